@@ -1,0 +1,45 @@
+"""Project paths in one place, relative to the project root.
+
+Every notebook can override these from its parameters cell; the defaults here
+are what the CLI and the tests use.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DATA_DIR = PROJECT_ROOT / "data"
+RAW_DIR = DATA_DIR / "raw"              # the user's videos (never committed)
+INTERIM_DIR = DATA_DIR / "interim"      # pose JSON, labels.csv, approvals.csv
+PROCESSED_DIR = DATA_DIR / "processed"  # arrays/tables ready to train
+OUTPUTS_DIR = PROJECT_ROOT / "outputs"
+RUNS_DIR = OUTPUTS_DIR / "runs"
+
+LABELS_CSV = INTERIM_DIR / "labels.csv"
+APPROVALS_CSV = INTERIM_DIR / "approvals.csv"
+POSES_DIR = INTERIM_DIR / "poses"
+
+# Pose-model files unpacked from registry packages by `make models` (git-ignored).
+POSE_MODELS_DIR = Path(os.environ.get("DEADLIFT_POSE_MODELS", PROJECT_ROOT / "models" / "pose"))
+
+# The read-only reference data beside the checkout (../shared/data); tests and the demo use it.
+SHARED_DATA_DIR = Path(os.environ.get("DEADLIFT_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+ESAP_POSE_DIR = SHARED_DATA_DIR / "esap_pose"
+OPENPOSE_SEQUENCES_DIR = SHARED_DATA_DIR / "openpose_sequences"
+YFGD_DIR = SHARED_DATA_DIR / "videos" / "yfgd_small"
+KETTLEBELL_DIR = SHARED_DATA_DIR / "videos" / "kettlebell_errors"
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+
+
+def require_dir(path: str | os.PathLike, what: str = "data folder") -> Path:
+    """Return `path` as a Path, or raise FileNotFoundError saying how to point at a real one."""
+    p = Path(path)
+    if not p.is_dir():
+        raise FileNotFoundError(
+            f"{what} not found: {p}. Pass the folder that holds your videos "
+            f"(e.g. DATA={p} make demo, or the data_dir parameter of the notebook)."
+        )
+    return p
