@@ -1,0 +1,142 @@
+"""Command line: `python -m deadlift_utils COMMAND ...` (see `--help`).
+
+Expected problems (missing file, unreadable video, malformed JSON) print one line naming
+the file and the fix, and exit non-zero; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+EXPECTED_ERRORS = (FileNotFoundError, ValueError, RuntimeError)
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def cmd_extract(args) -> int:
+    from .extract import extract_folder
+
+    src = Path(args.video)
+    if not src.exists():
+        _err(f"{src}: no such file or folder. Pass a video or a folder of videos.")
+        return 2
+    options = dict(frame_stride=args.stride, smoothing_window=args.smoothing, backend=args.backend,
+                   model_variant=args.model, write_videos=not args.no_videos, video_format=args.format,
+                   redo=args.redo, openpose_prototxt=args.openpose_prototxt, openpose_weights=args.openpose_weights)
+    result = extract_folder(src, Path(args.out), progress=not args.quiet, **options)
+    for r in result.done:
+        rate = r.sequence.detection_rate()
+        state = "reused" if r.skipped else f"{r.seconds:.1f} s"
+        print(f"{r.pose_path}  frames={len(r.sequence)}  lifter_found={rate:.0%}  ({state})")
+    for video, msg in result.failed:
+        _err(msg if str(video) in msg else f"{video}: {msg}")
+    print(f"done: {len(result.done) - len(result.skipped)}, reused: {len(result.skipped)}, failed: {len(result.failed)}")
+    return 1 if result.failed else 0
+
+
+def cmd_classify(args) -> int:
+    from .models import classify_pose_file
+
+    print(json.dumps(classify_pose_file(args.pose_json, args.model), indent=2))
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    from .analyze import analyze_command
+
+    return int(analyze_command(args) or 0)
+
+
+def cmd_run(args) -> int:
+    from .pipeline import run_command
+
+    return int(run_command(args) or 0)
+
+
+def cmd_batch(args) -> int:
+    from .batch import batch_command
+
+    return int(batch_command(args) or 0)
+
+
+def cmd_models(args) -> int:
+    from .pose_models import install_pose_models
+
+    for variant, path in install_pose_models(force=args.force).items():
+        print(f"pose model {variant}: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m deadlift_utils", description="Deadlift form analysis from video.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("extract", help="poses (+ skeleton and overlay videos) from a video or a folder")
+    e.add_argument("video", help="a video file or a folder of videos (searched recursively)")
+    e.add_argument("--out", default="data/interim/poses", help="output folder (sub-folders mirror the input)")
+    e.add_argument("--stride", type=int, default=5, help="process every Nth frame (study: 5)")
+    e.add_argument("--smoothing", type=int, default=5, help="centred smoothing window in samples (study: 5)")
+    e.add_argument("--backend", default="blazepose", choices=["blazepose", "openpose"])
+    e.add_argument("--model", default="full", choices=["lite", "full", "heavy"], help="BlazePose variant")
+    e.add_argument("--format", default="mp4", choices=["mp4", "webm"], help="skeleton/overlay video format")
+    e.add_argument("--no-videos", action="store_true", help="write only the pose JSON")
+    e.add_argument("--redo", action="store_true", help="redo videos that already have a valid result")
+    e.add_argument("--openpose-prototxt", help="OpenPose COCO pose_deploy_linevec.prototxt (backend openpose)")
+    e.add_argument("--openpose-weights", help="OpenPose COCO pose_iter_440000.caffemodel (backend openpose)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_extract)
+
+    c = sub.add_parser("classify", help="good/bad verdict for a pose JSON with a trained classifier")
+    c.add_argument("pose_json")
+    c.add_argument("--model", required=True, help="folder of a trained classifier (model.keras + config.json)")
+    c.set_defaults(func=cmd_classify)
+
+    a = sub.add_parser("analyze", help="full analysis of a video: reps, errors, deviations, coaching")
+    a.add_argument("video")
+    a.add_argument("--out", default="outputs/analysis", help="output folder")
+    a.add_argument("--classifier", help="trained classifier folder (optional)")
+    a.add_argument("--deviation", help="trained deviation model folder (optional)")
+    a.add_argument("--view", choices=["front", "middle", "side"], help="camera view, if known")
+    a.add_argument("--openai-model", default="gpt-4o-mini", help="OpenAI model for coaching text")
+    a.add_argument("--stride", type=int, default=2, help="process every Nth frame")
+    a.set_defaults(func=cmd_analyze)
+
+    r = sub.add_parser("run", help="rerun notebooks 01-05 with papermill")
+    r.add_argument("--params", default="params/demo.yaml", help="YAML with one parameters dict per notebook")
+    r.add_argument("--smoke", action="store_true", help="tiny settings (CI)")
+    r.add_argument("--resume", help="run id to resume (finished steps are kept)")
+    r.add_argument("--data-dir", help="override the shared data folder")
+    r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("batch", help="extraction (and analysis) over many videos with Dask")
+    b.add_argument("input_folder")
+    b.add_argument("--out", required=True)
+    b.add_argument("--workers", type=int, default=2)
+    b.add_argument("--scheduler", help="tcp://HOST:PORT of an existing Dask scheduler")
+    b.add_argument("--analyze", action="store_true")
+    b.set_defaults(func=cmd_batch)
+
+    m = sub.add_parser("models", help="install the BlazePose model files from their registry packages")
+    m.add_argument("--force", action="store_true")
+    m.set_defaults(func=cmd_models)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EXPECTED_ERRORS as e:
+        _err(str(e))
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted; finished results are kept and the next run resumes from them")
+        return 130

@@ -1,0 +1,244 @@
+"""Stage 2: poses from videos -> `<stem>.json`, `<stem>_skeleton.mp4`, `<stem>_overlay.mp4`.
+
+Entry points: `extract_video` (one video) and `extract_folder` (every video under a folder,
+mirroring its sub-folders, skipping finished work, carrying on past bad files).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .drawing import draw_skeleton, put_label
+from .estimators import LifterTracker, PoseEstimator, make_estimator
+from .keypoints import N_KEYPOINTS, smooth_keypoints
+from .pose import SCHEMA, PoseSequence, load_pose_json, save_pose_json
+from .video import VideoWriter, iter_frames, list_videos, probe_video
+
+
+@dataclass
+class ExtractResult:
+    video_path: Path
+    pose_path: Path
+    skeleton_path: Path | None
+    overlay_path: Path | None
+    sequence: PoseSequence
+    seconds: float = 0.0
+    skipped: bool = False  # True when an earlier valid result was reused
+
+
+@dataclass
+class FolderResult:
+    done: list[ExtractResult] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[ExtractResult]:
+        return [r for r in self.done if r.skipped]
+
+
+def output_paths(video_path: Path, out_dir: Path, video_format: str = "mp4") -> tuple[Path, Path, Path]:
+    stem = Path(video_path).stem
+    return (out_dir / f"{stem}.json", out_dir / f"{stem}_skeleton.{video_format}",
+            out_dir / f"{stem}_overlay.{video_format}")
+
+
+def _finished(video_path: Path, pose_path: Path, params: dict, need_videos: list[Path]) -> bool:
+    """An earlier result counts only if it loads, was made with the same parameters, and
+    is newer than the video."""
+    if not pose_path.is_file() or pose_path.stat().st_mtime < Path(video_path).stat().st_mtime:
+        return False
+    if any(not p.is_file() or p.stat().st_size == 0 for p in need_videos):
+        return False
+    try:
+        data = json.loads(pose_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return data.get("schema") == SCHEMA and all(data.get(k) == v for k, v in params.items())
+
+
+def extract_video(
+    video_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    frame_stride: int = 5,
+    smoothing_window: int = 5,
+    backend: str = "blazepose",
+    model_variant: str = "full",
+    write_videos: bool = True,
+    video_format: str = "mp4",
+    max_video_height: int = 720,
+    estimator: PoseEstimator | None = None,
+    redo: bool = False,
+    progress: bool = False,
+    **backend_options,
+) -> ExtractResult:
+    """Extract the lifter's COCO-18 pose from every `frame_stride`-th frame of a video.
+
+    Writes `<stem>.json` (deadlift-pose/1; smoothed over `smoothing_window` samples, centred,
+    missing points ignored) and, with `write_videos`, a skeleton-on-black and an overlay
+    video of the sampled frames, playing at real-time speed (fps / frame_stride), scaled down
+    to at most `max_video_height` pixels high (keypoints in the JSON stay in full-size pixels).
+    `estimator` lets a caller reuse a loaded model across videos (it is not closed here).
+    Raises FileNotFoundError / ValueError naming the video for unusable input; a video with
+    no person gives a sequence whose keypoints are all missing.
+    """
+    t0 = time.perf_counter()
+    video_path, out_dir = Path(video_path), Path(out_dir)
+    if int(frame_stride) != frame_stride or frame_stride < 1:
+        raise ValueError(f"frame_stride must be a whole number >= 1, got {frame_stride!r}")
+    if int(smoothing_window) != smoothing_window or smoothing_window < 1:
+        raise ValueError(f"smoothing_window must be a whole number >= 1, got {smoothing_window!r}")
+    if video_format not in ("mp4", "webm"):
+        raise ValueError(f"video_format must be 'mp4' or 'webm', got {video_format!r}")
+    info = probe_video(video_path)
+    pose_path, skel_path, over_path = output_paths(video_path, out_dir, video_format)
+    backend_name = backend if backend != "blazepose" else f"blazepose-{model_variant}"
+    params = {"frame_stride": int(frame_stride), "smoothing_window": int(smoothing_window), "backend": backend_name}
+    if not redo and _finished(video_path, pose_path, params, [skel_path, over_path] if write_videos else []):
+        return ExtractResult(video_path, pose_path, skel_path if write_videos else None,
+                             over_path if write_videos else None, load_pose_json(pose_path),
+                             time.perf_counter() - t0, skipped=True)
+
+    own_estimator = estimator is None
+    if own_estimator:
+        estimator = make_estimator(backend, model_variant, **backend_options)
+    estimator.start_video()
+    tracker = LifterTracker(info.width, info.height)
+    out_fps = info.fps / frame_stride
+    writers = []
+    scale = min(1.0, max_video_height / info.height) if max_video_height else 1.0
+    out_w, out_h = int(round(info.width * scale)), int(round(info.height * scale))
+    if write_videos:
+        writers = [VideoWriter(skel_path, out_fps, out_w, out_h),
+                   VideoWriter(over_path, out_fps, out_w, out_h)]
+
+    half = int(smoothing_window) // 2
+    raw: list[np.ndarray] = []       # per sample: (18, 6) x, y, conf, wx, wy, wz (NaN = missing)
+    smoothed: list[np.ndarray] = []
+    indices: list[int] = []
+    pending: deque = deque()         # frames waiting for their smoothing window to complete
+
+    def emit(k: int) -> None:
+        """Smooth sample k (its window is complete) and draw it."""
+        lo = max(0, k - half)
+        window = np.array(raw[lo:k + half + 1])
+        smoothed.append(smooth_keypoints(window, smoothing_window)[k - lo])
+        frame = pending.popleft()
+        if writers:
+            kp = smoothed[-1][:, :2] * scale
+            label = f"{video_path.name}  frame {indices[k]}"
+            writers[0].write(put_label(draw_skeleton(np.zeros_like(frame), kp), label))
+            writers[1].write(put_label(draw_skeleton(frame, kp), label))
+
+    ok = False
+    try:
+        frames = iter_frames(video_path, frame_stride)
+        if progress:
+            from tqdm.auto import tqdm
+
+            frames = tqdm(frames, total=(info.frame_count + frame_stride - 1) // frame_stride,
+                          desc=video_path.name, unit="frame", leave=False)
+        for index, frame in frames:
+            person = tracker.choose(estimator.detect(frame, int(round(index * 1000 / info.fps))))
+            row = np.full((N_KEYPOINTS, 6), np.nan)
+            if person is not None:
+                row[:, :3] = person.keypoints
+                if person.world is not None:
+                    row[:, 3:] = person.world
+            raw.append(row)
+            indices.append(index)
+            if writers and scale < 1.0:
+                frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
+            pending.append(frame if writers else None)
+            if len(raw) - 1 - half >= 0:
+                emit(len(raw) - 1 - half)
+        for k in range(len(smoothed), len(raw)):
+            emit(k)
+        ok = True
+    finally:
+        for w in writers:
+            w.close(keep=ok)
+        if own_estimator:
+            estimator.close()
+    if not raw:
+        raise ValueError(f"{video_path}: no frames could be decoded. Check that the video plays; re-export it if not.")
+
+    arr = np.array(smoothed)
+    has_world = not np.all(np.isnan(arr[..., 3:]))
+    seq = PoseSequence(
+        keypoints_xy=arr[..., :2], confidence=arr[..., 2],
+        frame_index=np.array(indices), time_s=np.array(indices) / info.fps,
+        world_xyz=arr[..., 3:] if has_world else None, video=str(video_path), fps=info.fps,
+        width=info.width, height=info.height, frame_stride=int(frame_stride),
+        smoothing_window=int(smoothing_window), backend=backend_name,
+    )
+    save_pose_json(seq, pose_path)
+    seq.source_path = str(pose_path)
+    return ExtractResult(video_path, pose_path, skel_path if writers else None,
+                         over_path if writers else None, seq, time.perf_counter() - t0)
+
+
+def extract_folder(
+    folder: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    progress: bool = True,
+    **kwargs,
+) -> FolderResult:
+    """Run `extract_video` on every video under `folder`; outputs mirror its sub-folders.
+
+    One model serves all videos. A video that fails is recorded in `.failed` with its
+    message and the others still run.
+    """
+    folder, out_dir = Path(folder), Path(out_dir)
+    videos = list_videos(folder) if folder.is_dir() else [folder]
+    result = FolderResult()
+    backend = kwargs.pop("backend", "blazepose")
+    variant = kwargs.pop("model_variant", "full")
+    est_opts = {k: kwargs.pop(k) for k in list(kwargs) if k in
+                ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "openpose_prototxt", "openpose_weights")}
+    estimator = _LazyEstimator(backend, variant, est_opts)
+    iterator = videos
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(videos, desc="videos", unit="video")
+    try:
+        for video in iterator:
+            sub = video.parent.relative_to(folder) if folder.is_dir() else Path()
+            try:
+                result.done.append(extract_video(video, out_dir / sub, backend=backend, model_variant=variant,
+                                                 estimator=estimator, **kwargs))
+            except (ValueError, FileNotFoundError, RuntimeError) as e:
+                result.failed.append((video, str(e)))
+    finally:
+        estimator.close()
+    return result
+
+
+class _LazyEstimator(PoseEstimator):
+    """Loads the real estimator on first use (a folder of finished results loads no model)
+    and shares it between videos."""
+
+    def __init__(self, backend: str, variant: str, options: dict):
+        self.backend, self.variant, self.options = backend, variant, options
+        self._est: PoseEstimator | None = None
+
+    def start_video(self) -> None:
+        if self._est is not None:
+            self._est.start_video()
+
+    def detect(self, frame_bgr, timestamp_ms):
+        if self._est is None:
+            self._est = make_estimator(self.backend, self.variant, **self.options)
+        return self._est.detect(frame_bgr, timestamp_ms)
+
+    def close(self) -> None:
+        if self._est is not None:
+            self._est.close()
+            self._est = None

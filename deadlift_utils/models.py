@@ -1,0 +1,329 @@
+"""Keras models: the study's frame classifier, the improved classifier, the deviation networks,
+the masked Euclidean loss, and saving/loading a model with its config and metrics JSON.
+
+A saved model is a folder:
+    model.keras    the Keras model
+    config.json    what the model needs to be used again: inputs (feature blocks, window),
+                   normalisation (feature mean/std), training parameters, the video rule
+    metrics.json   how well it did (cross-validation / transfer), with date and machine
+`load_classifier(folder)` and `classify_pose_file(pose_json, folder)` are what the evaluation
+step and the CLI call.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .io_utils import atomic_write_text
+
+MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.keras", "config.json", "metrics.json"
+# The study's rule: a video is good when at least 60% of its frames are judged good.
+STUDY_VIDEO_RULE = {"name": "good_frame_fraction", "threshold": 0.6, "frame_threshold": 0.5}
+
+_TF_CONFIGURED = False
+
+
+def configure_tensorflow(seed: int = 0, threads: int = 2, deterministic: bool = True) -> None:
+    """Seed python/numpy/TF, cap TF at `threads` CPU threads, and ask for deterministic ops.
+
+    Call before building models; the thread cap only takes effect before TF's first op.
+    """
+    global _TF_CONFIGURED
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    import keras
+
+    if not _TF_CONFIGURED:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            pass  # TF already initialised in this process: keep its thread pools
+        if deterministic:
+            try:
+                tf.config.experimental.enable_op_determinism()
+            except Exception:  # noqa: BLE001 - optional speed/determinism trade, not required
+                pass
+        _TF_CONFIGURED = True
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def machine_info() -> dict:
+    """Date and machine for result tables."""
+    return {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
+            "python": platform.python_version()}
+
+
+# ---------------------------------------------------------------- classifiers
+
+def build_study_classifier(n_inputs: int = 36, learning_rate: float = 1e-3):
+    """The study's frame classifier: Dense 128-64-32, each with BatchNorm, LeakyReLU(0.01)
+    and Dropout 0.5; sigmoid output; binary cross-entropy; Adam."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((n_inputs,), name="features")
+    x = inp
+    for units in (128, 64, 32):
+        x = layers.Dense(units)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(negative_slope=0.01)(x)
+        x = layers.Dropout(0.5)(x)
+    out = layers.Dense(1, activation="sigmoid", name="p_good")(x)
+    model = keras.Model(inp, out, name="study_mlp")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def build_improved_classifier(n_inputs: int, hidden=(64, 32), dropout: float = 0.3,
+                              l2: float = 1e-3, learning_rate: float = 1e-3):
+    """Smaller MLP for engineered features: fewer frames than the study's network wants,
+    so narrower layers, L2 and lighter dropout."""
+    import keras
+    from keras import layers, regularizers
+
+    inp = keras.Input((n_inputs,), name="features")
+    x = inp
+    for units in hidden:
+        x = layers.Dense(units, kernel_regularizer=regularizers.l2(l2))(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(negative_slope=0.01)(x)
+        x = layers.Dropout(dropout)(x)
+    out = layers.Dense(1, activation="sigmoid", name="p_good")(x)
+    model = keras.Model(inp, out, name="improved_mlp")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+class FeatureScaler:
+    """Standardise features with training statistics; missing values (NaN) -> 0 (the mean)."""
+
+    def __init__(self, mean=None, std=None):
+        self.mean = None if mean is None else np.asarray(mean, dtype=float)
+        self.std = None if std is None else np.asarray(std, dtype=float)
+
+    def fit(self, X, sample_weight=None):
+        X = np.asarray(X, dtype=float)
+        with np.errstate(invalid="ignore"):
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                self.mean = np.nan_to_num(np.nanmean(X, axis=0))
+                std = np.nan_to_num(np.nanstd(X, axis=0))
+        self.std = np.where(std > 1e-8, std, 1.0)
+        return self
+
+    def transform(self, X):
+        Z = (np.asarray(X, dtype=float) - self.mean) / self.std
+        return np.nan_to_num(np.clip(Z, -10, 10), nan=0.0).astype("float32")
+
+    def to_dict(self):
+        return {"feature_mean": self.mean.tolist(), "feature_std": self.std.tolist()}
+
+
+class FormClassifier:
+    """A trained frame classifier plus everything needed to use it on a new PoseSequence."""
+
+    def __init__(self, keras_model, config: dict, metrics: dict | None = None, model_dir=None):
+        self.model = keras_model
+        self.config = config
+        self.metrics = metrics or {}
+        self.model_dir = model_dir
+        self.scaler = FeatureScaler(config["feature_mean"], config["feature_std"])
+
+    def features(self, seq, view: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(X (T, F) unscaled, judgeable (T,)) for a PoseSequence, as at training."""
+        from .dataset import Video, video_features
+
+        v = Video("predict", seq, None, view or "", "predict", "predict")
+        if not v.view:
+            from .features import infer_view
+            v.view = infer_view(seq.keypoints_xy)
+        X, _, ok = video_features(v, self.config["feature_blocks"], self.config.get("window", 0))
+        return X, ok
+
+    def predict_frames(self, seq, view: str | None = None) -> np.ndarray:
+        """(T,) probability of GOOD form per sampled frame; NaN where the frame cannot be
+        judged (no hips or no shoulders)."""
+        out = np.full(len(seq), np.nan)
+        if len(seq) == 0:
+            return out
+        X, ok = self.features(seq, view)
+        if ok.any():
+            p = self.model.predict(self.scaler.transform(X[ok]), verbose=0, batch_size=1024)
+            out[ok] = np.asarray(p, dtype=float).reshape(-1)
+        return out
+
+    def video_verdict(self, probs: np.ndarray) -> dict:
+        """Apply the saved video rule to frame probabilities -> verdict dict."""
+        return apply_video_rule(probs, self.config.get("video_rule", STUDY_VIDEO_RULE))
+
+
+def apply_video_rule(probs: np.ndarray, rule: dict) -> dict:
+    """rule 'good_frame_fraction': good when the share of judged frames with p >= frame_threshold
+    is >= threshold (the study: 0.6). rule 'mean_probability': good when the mean p >= threshold."""
+    p = np.asarray(probs, dtype=float)
+    p = p[np.isfinite(p)]
+    if p.size == 0:
+        return {"verdict": "unknown", "good_frame_fraction": None, "mean_probability": None}
+    frac = float(np.mean(p >= rule.get("frame_threshold", 0.5)))
+    mean = float(p.mean())
+    score = frac if rule["name"] == "good_frame_fraction" else mean
+    return {"verdict": "good" if score >= rule["threshold"] else "bad",
+            "good_frame_fraction": frac, "mean_probability": mean}
+
+
+# ---------------------------------------------------------------- deviation nets
+
+def masked_euclidean_loss(y_true, y_pred):
+    """Mean Euclidean distance over the points that exist.
+
+    y_true (B, 18, 3): x, y and a 0/1 weight (0 = missing point or not to be scored);
+    y_pred (B, 18, 2). Missing points contribute nothing, whatever their coordinates.
+    """
+    from keras import ops
+
+    w = y_true[..., 2]
+    diff = y_pred - y_true[..., :2]
+    dist = ops.sqrt(ops.sum(ops.square(diff), axis=-1) + 1e-9)
+    return ops.sum(dist * w) / ops.maximum(ops.sum(w), 1.0)
+
+
+def build_deviation_net(kind: str = "study_conv", learning_rate: float = 1e-3):
+    """Predict the full (18, 2) normalised pose from a pose with some joints hidden.
+
+    Input (B, 18, 3): x, y (0 where hidden/missing) and a presence flag.
+      study_conv: the study's Conv2D 64-128-256-512 then Dense 512-256-128, L2 0.01,
+                  Dropout 0.5.
+      mlp:        Dense 256-256 (a simpler net).
+      linear:     one linear layer (a regression baseline).
+    """
+    import keras
+    from keras import layers, regularizers
+
+    inp = keras.Input((18, 3), name="masked_pose")
+    reg = regularizers.l2(0.01)
+    if kind == "study_conv":
+        x = layers.Reshape((18, 3, 1))(inp)
+        x = layers.Conv2D(64, (3, 3), padding="valid", activation="relu", kernel_regularizer=reg)(x)
+        for filters in (128, 256, 512):
+            x = layers.Conv2D(filters, (3, 1), padding="same", activation="relu", kernel_regularizer=reg)(x)
+        x = layers.MaxPooling2D((2, 1))(x)
+        x = layers.Flatten()(x)
+        for units in (512, 256, 128):
+            x = layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
+            x = layers.Dropout(0.5)(x)
+    elif kind == "mlp":
+        x = layers.Flatten()(inp)
+        for units in (256, 256):
+            x = layers.Dense(units, activation="relu", kernel_regularizer=regularizers.l2(1e-4))(x)
+            x = layers.Dropout(0.1)(x)
+    elif kind == "linear":
+        x = layers.Flatten()(inp)
+    else:
+        raise ValueError(f"unknown deviation net {kind!r}; use 'study_conv', 'mlp' or 'linear'")
+    out = layers.Reshape((18, 2), name="pose")(layers.Dense(36)(x))
+    model = keras.Model(inp, out, name=f"deviation_{kind}")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=masked_euclidean_loss)
+    return model
+
+
+# ---------------------------------------------------------------- save / load
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path, obj) -> Path:
+    """Atomic, NaN-free JSON write."""
+    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2))
+
+
+def save_model_bundle(model, out_dir, config: dict, metrics: dict) -> Path:
+    """Write model.keras, config.json and metrics.json into out_dir (each atomically)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{MODEL_FILE}.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, out_dir / MODEL_FILE)
+    write_json(out_dir / CONFIG_FILE, config)
+    write_json(out_dir / METRICS_FILE, metrics)
+    return out_dir
+
+
+def load_model_bundle(model_dir, what: str = "model"):
+    """(keras model, config dict, metrics dict) from a saved folder; clear errors if incomplete."""
+    import keras
+
+    model_dir = Path(model_dir)
+    hint = ("Train one with notebooks/03_train_classifier.ipynb (saves to {run_dir}/classifier) "
+            "or 04_train_deviation_model.ipynb ({run_dir}/deviation), and pass that folder.")
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"{what} folder not found: {model_dir}. {hint}")
+    for name in (MODEL_FILE, CONFIG_FILE):
+        if not (model_dir / name).is_file():
+            raise FileNotFoundError(f"{model_dir}: {name} is missing, so this is not a saved {what}. {hint}")
+    try:
+        config = json.loads((model_dir / CONFIG_FILE).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{model_dir / CONFIG_FILE}: not valid JSON ({e.msg}); retrain to rewrite it.") from None
+    metrics = {}
+    if (model_dir / METRICS_FILE).is_file():
+        metrics = json.loads((model_dir / METRICS_FILE).read_text())
+    model = keras.models.load_model(model_dir / MODEL_FILE,
+                                    custom_objects={"masked_euclidean_loss": masked_euclidean_loss},
+                                    compile=False)
+    return model, config, metrics
+
+
+def load_classifier(model_dir) -> FormClassifier:
+    """Load a classifier saved by the training notebook (folder with model.keras + config.json)."""
+    model, config, metrics = load_model_bundle(model_dir, "classifier")
+    missing = [k for k in ("feature_blocks", "feature_mean", "feature_std") if k not in config]
+    if missing or config.get("kind") not in (None, "classifier"):
+        raise ValueError(f"{Path(model_dir) / CONFIG_FILE}: not a form-classifier config (missing {missing}, "
+                         f"kind={config.get('kind')!r}). Pass the {{run_dir}}/classifier folder.")
+    return FormClassifier(model, config, metrics, model_dir=str(model_dir))
+
+
+def classify_pose_file(pose_json, model_dir) -> dict:
+    """Classify one pose file: verdict ('good'/'bad'/'unknown'), good_frame_fraction,
+    frame_probabilities (None where a frame cannot be judged), video_rule, pose_file."""
+    from .pose import load_pose_json
+
+    clf = load_classifier(model_dir)
+    seq = load_pose_json(pose_json)
+    probs = clf.predict_frames(seq)
+    verdict = clf.video_verdict(probs)
+    return {
+        "pose_file": str(pose_json),
+        "verdict": verdict["verdict"],
+        "good_frame_fraction": verdict["good_frame_fraction"],
+        "mean_probability": verdict["mean_probability"],
+        "video_rule": clf.config.get("video_rule", STUDY_VIDEO_RULE),
+        "frame_probabilities": [None if not np.isfinite(p) else round(float(p), 4) for p in probs],
+        "model_dir": str(model_dir),
+    }
