@@ -139,6 +139,7 @@ class BlazePoseEstimator(PoseEstimator):
         self.keypoint_threshold = keypoint_threshold
         self._last_ts = -1
         self._offset = 0
+        self._first = True
 
     def start_video(self) -> None:
         # VIDEO mode needs timestamps that keep increasing across videos; a 10 s gap also
@@ -154,7 +155,13 @@ class BlazePoseEstimator(PoseEstimator):
         h, w = frame_bgr.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB,
                          data=np.ascontiguousarray(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)))
-        result = self._landmarker.detect_for_video(image, ts)
+        if self._first:
+            # The first inference prints native warnings (tensor alignment, ROI projection).
+            with _quiet_native_stderr():
+                result = self._landmarker.detect_for_video(image, ts)
+            self._first = False
+        else:
+            result = self._landmarker.detect_for_video(image, ts)
         people = []
         for i, lms in enumerate(result.pose_landmarks):
             arr = np.array([[lm.x * w, lm.y * h, lm.visibility if lm.visibility is not None else 1.0]

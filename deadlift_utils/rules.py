@@ -51,6 +51,8 @@ class Signals:
     time_s: np.ndarray
     method: str                      # "3d_world" or "2d_image" (for the angles)
     hip_angle_deg: np.ndarray        # shoulder-hip-knee, 180 = straight
+    hip_angle_2d_deg: np.ndarray     # the same from the image (BlazePose's 3D hips read
+                                     # ~165 deg when standing straight, so lockout uses 2D)
     knee_angle_deg: np.ndarray       # hip-knee-ankle, 180 = straight
     elbow_angle_deg: np.ndarray      # shoulder-elbow-wrist, mean of the arms seen
     elbow_angle_2d_deg: np.ndarray   # the same from the image (BlazePose's 3D elbows read
@@ -105,6 +107,7 @@ def compute_signals(seq, use_world: bool = True) -> Signals:
     knee = _pair_angle(P, "hip", "knee", "ankle")
     elbow = _pair_angle(P, "shoulder", "elbow", "wrist")
     elbow2d = _pair_angle(kp, "shoulder", "elbow", "wrist")
+    hip2d = _pair_angle(kp, "shoulder", "hip", "knee")
 
     v2 = shoulder_centre(kp) - hip_centre(kp)
     incline = np.degrees(np.arctan2(v2[:, 0] * facing, -v2[:, 1]))
@@ -139,7 +142,7 @@ def compute_signals(seq, use_world: bool = True) -> Signals:
         ankle_x = np.nanmean(kp[:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
         bar = (wrist_x - ankle_x) * facing / scale
     return Signals(np.asarray(seq.time_s, dtype=float), "3d_world" if use3d else "2d_image",
-                   hip, knee, elbow, elbow2d, incline, head, chord, hh, sh, grip, kneer, bar, facing, scale)
+                   hip, hip2d, knee, elbow, elbow2d, incline, head, chord, hh, sh, grip, kneer, bar, facing, scale)
 
 
 # ----------------------------------------------------------------------------- rules
@@ -232,8 +235,10 @@ def metric_min_hip_angle_bottom(sig: Signals, rep):
 
 
 def metric_head_torso_bottom(sig: Signals, rep):
-    """Angle (deg) between the torso line and the shoulder->ear line, median over the
-    setup and early pull (head and upper back dropping below the line of the torso)."""
+    """Angle (deg) between the torso line (hip->shoulder, extended) and the shoulder->ear
+    line, median around the bottom of the rep. The 18 points have no spine, so this is the
+    best proxy they allow: a rounded upper back and neck drop the head below the torso line
+    (measured 31-38 deg on the rounded_back clips vs 1-17 deg on the others)."""
     b = _bottom_index(sig, rep)
     return _at(sig, sig.head_torso_deg, _window(sig, b - 2, b + 2), "median")
 
@@ -246,8 +251,8 @@ def metric_torso_chord_bottom(sig: Signals, rep):
 
 
 def metric_lockout_hip(sig: Signals, rep):
-    """Largest hip angle during the lockout (deg); 180 = fully extended."""
-    return _at(sig, sig.hip_angle_deg, _window(sig, rep.top_start, rep.top_end), "max")
+    """Largest hip angle in the image during the lockout (deg); 180 = fully extended."""
+    return _at(sig, sig.hip_angle_2d_deg, _window(sig, rep.top_start, rep.top_end), "max")
 
 
 def metric_lockout_knee(sig: Signals, rep):
@@ -283,6 +288,13 @@ def metric_grip(sig: Signals, rep):
     return _at(sig, sig.grip_ratio, _window(sig, rep.top_start, rep.top_end), "median")
 
 
+def metric_torso_upright_bottom(sig: Signals, rep):
+    """Torso lean from vertical in the image (deg) at the bottom of the rep: a hip hinge
+    leans the torso well forward (40-70 deg); squatting the weight up keeps it upright."""
+    b = _bottom_index(sig, rep)
+    return _at(sig, sig.torso_incline_deg, _window(sig, b - 1, b + 1), "median")
+
+
 def metric_knee_bottom(sig: Signals, rep):
     """Knee angle (deg) at the bottom of the rep; a squat-style pull bends the knees far more
     than a hip hinge."""
@@ -296,11 +308,16 @@ RULES: list[Rule] = [
          ("front", "middle", "side"), metric_hips_first,
          "Push the floor away with the legs and keep your chest rising at the same speed as "
          "your hips; the back angle should not change in the first half of the pull.", 1.0),
-    Rule("rounded_back", "the back rounds (shoulders and head curl towards the hips)",
-         "hip-to-shoulder distance at the bottom / standing", "ratio", 0.90, "below",
-         ("side", "middle"), metric_torso_chord_bottom,
-         "Brace before each pull: chest up, shoulder blades back, and hinge from the hips "
-         "with a long, flat back.", 1.2),
+    Rule("rounded_back", "the back rounds (head and shoulders curl down towards the hips)",
+         "angle between the torso line and the shoulder-to-ear line at the bottom", "deg", 20.0,
+         "above", ("side", "middle"), metric_head_torso_bottom,
+         "Brace before each pull: chest up, shoulder blades back, eyes a few metres ahead, and "
+         "hinge from the hips with a long, flat back.", 1.2),
+    Rule("knee_dominant", "squatting the weight up (torso upright, knees doing the work)",
+         "torso lean from vertical at the bottom", "deg", 25.0, "below",
+         ("side", "middle"), metric_torso_upright_bottom,
+         "Hinge: push the hips back until the torso leans well forward, shins near vertical, "
+         "then drive the hips forward to stand up.", 0.9),
     Rule("incomplete_lockout", "hips not fully extended at the top",
          "largest hip angle during the lockout", "deg", 160.0, "below",
          ("side",), metric_lockout_hip,
@@ -334,7 +351,7 @@ RULES: list[Rule] = [
 ]
 RULES_BY_NAME = {r.name: r for r in RULES}
 # Rules whose metric comes from the 3D world keypoints when the pose has them.
-USES_WORLD = {"rounded_back", "incomplete_lockout", "knees_cave", "grip_too_wide", "grip_too_narrow"}
+USES_WORLD = {"rounded_back", "knees_cave", "grip_too_wide", "grip_too_narrow"}
 
 
 def rule_applies(rule: Rule, view: str, method: str) -> tuple[bool, str | None]:
