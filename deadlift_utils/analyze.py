@@ -148,18 +148,24 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
     internal = {"seq": seq}
     report["_internal"] = internal
 
+    # Reps are counted whenever a lifter is seen moving, even when the pose is too patchy
+    # to judge form: the count is still useful, the verdict is then "unknown".
     reps_res = None
+    hard_fail = len(seq) < MIN_FRAMES or not seq.present.any()
+    if not hard_fail:
+        reps_res = count_reps(seq)
+        internal["reps"] = reps_res
+    judge = False
     if not quality["ok"]:
         report.update(_unknown(quality["reason"]))
     elif report["view"] not in VIEWS:
         report.update(_unknown(f"the camera view could not be told from the pose ({vp.get('reason')}); "
                                f"pass the view (front/middle/side)", decided_by="view"))
+    elif reps_res is None or reps_res.count == 0:
+        why = reps_res.reason if reps_res is not None and reps_res.reason else "the lift did not reach lockout"
+        report.update(_unknown(f"no complete pull was seen: {why}", decided_by="rep segmentation"))
     else:
-        reps_res = count_reps(seq)
-        internal["reps"] = reps_res
-        if reps_res.count == 0:
-            report.update(_unknown(f"no complete pull was seen: {reps_res.reason or 'the lift did not reach lockout'}",
-                                   decided_by="rep segmentation"))
+        judge = True
 
     # Named-error rules per rep.
     rule_res = None
@@ -167,6 +173,7 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
     if reps_res is not None and reps_res.count:
         sig = compute_signals(seq, use_world=use_world)
         internal["signals"] = sig
+    if judge:
         rule_res = evaluate_rules(seq, reps_res.reps, report["view"], signals=sig)
         report["rules"] = {"method": rule_res["method"], "checked": rule_res["checked"],
                            "not_checked": rule_res["not_checked"], "definitions": rule_res["rules"]}
@@ -207,7 +214,7 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
             notes.append(note)
     elif deviation_model is None:
         notes.append("no deviation model given; per-joint deviations skipped")
-    if deviation_model is not None and reps_res is not None and reps_res.count:
+    if deviation_model is not None and judge:
         mask = np.zeros(len(seq), dtype=bool)
         for r in reps_res.reps:
             mask |= r.phase_mask(len(seq), "pull") | r.phase_mask(len(seq), "lockout")
@@ -219,7 +226,12 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
             notes.append(f"deviation model could not score this pose ({e}); skipped")
 
     # Per-rep entries and the verdict.
-    if reps_res is not None and reps_res.count:
+    if reps_res is not None and reps_res.count and not judge:
+        for r in reps_res.reps:
+            report["reps"].append({"index": r.index, "start_s": r.start_s, "end_s": r.end_s,
+                                   "verdict": "unknown", "errors": [], "complete": r.complete,
+                                   "phases": {k: list(v) for k, v in r.phases.items()}, "measurements": {}})
+    if judge:
         n = reps_res.count
         rep_of = reps_res.rep_of_sample()
         for r, rr in zip(reps_res.reps, rule_res["per_rep"]):

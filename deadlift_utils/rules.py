@@ -59,6 +59,9 @@ class Signals:
                                      # ~155 deg on straight arms, so the rule uses 2D)
     torso_incline_deg: np.ndarray    # hip->shoulder from vertical in the image; + = forward,
                                      # - = leaning back (2D: the world frame tilts with the phone)
+    torso_vs_thigh_deg: np.ndarray   # torso direction relative to the thigh line in the image;
+                                     # + = torso ahead (hip flexed), - = behind (hyperextended).
+                                     # Relative to the body, so a tilted phone does not bias it.
     head_torso_deg: np.ndarray       # angle between torso line and shoulder->ear line (0 = in line)
     torso_chord: np.ndarray          # hip-shoulder distance / the video's standing value
     hip_height: np.ndarray           # image, torso lengths above the lowest hip position
@@ -111,6 +114,12 @@ def compute_signals(seq, use_world: bool = True) -> Signals:
 
     v2 = shoulder_centre(kp) - hip_centre(kp)
     incline = np.degrees(np.arctan2(v2[:, 0] * facing, -v2[:, 1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        knee_c = np.nanmean(kp[:, [KP["r_knee"], KP["l_knee"]]], axis=1)
+    thigh_up = hip_centre(kp) - knee_c
+    thigh_incline = np.degrees(np.arctan2(thigh_up[:, 0] * facing, -thigh_up[:, 1]))
+    torso_vs_thigh = incline - thigh_incline
     sc, hc = shoulder_centre(P), hip_centre(P)
     v = sc - hc
 
@@ -142,7 +151,7 @@ def compute_signals(seq, use_world: bool = True) -> Signals:
         ankle_x = np.nanmean(kp[:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
         bar = (wrist_x - ankle_x) * facing / scale
     return Signals(np.asarray(seq.time_s, dtype=float), "3d_world" if use3d else "2d_image",
-                   hip, hip2d, knee, elbow, elbow2d, incline, head, chord, hh, sh, grip, kneer, bar, facing, scale)
+                   hip, hip2d, knee, elbow, elbow2d, incline, torso_vs_thigh, head, chord, hh, sh, grip, kneer, bar, facing, scale)
 
 
 # ----------------------------------------------------------------------------- rules
@@ -261,9 +270,10 @@ def metric_lockout_knee(sig: Signals, rep):
 
 
 def metric_lean_back(sig: Signals, rep):
-    """Most backward torso lean during the lockout (deg behind vertical; + = leaning back)."""
-    r = _at(sig, -sig.torso_incline_deg, _window(sig, rep.top_start, rep.top_end), "max")
-    return r
+    """Largest torso lean behind the thigh line during the lockout (deg; + = leaning back,
+    i.e. the hips pushed through into hyperextension). Measured against the thigh rather
+    than the image vertical, so a phone tilted up from the floor does not read as a lean."""
+    return _at(sig, -sig.torso_vs_thigh_deg, _window(sig, rep.top_start, rep.top_end), "max")
 
 
 def metric_bar_drift(sig: Signals, rep):
@@ -324,7 +334,7 @@ RULES: list[Rule] = [
          "Finish each rep standing tall: squeeze the glutes until hips and knees are straight.",
          0.8, needs_3d_for_views=("middle",)),
     Rule("leaning_back", "leaning back / hyperextending at the lockout",
-         "torso lean behind vertical at the lockout", "deg", 12.0, "above",
+         "torso lean behind the thigh line at the lockout", "deg", 15.0, "above",
          ("side",), metric_lean_back,
          "Stop at upright: stand tall with ribs down instead of leaning back.", 0.7),
     Rule("bar_drift", "the weight drifts away from the mid-foot line",
