@@ -27,6 +27,10 @@ from .keypoints import KP, hip_centre, shoulder_centre, torso_length
 # Share of the video's low-to-high range: below BOTTOM is the floor zone, above TOP lockout.
 BOTTOM_FRACTION = 0.3
 TOP_FRACTION = 0.7
+# The video's floor and lockout levels: robust percentiles of the smoothed signal (a pose
+# glitch when the lifter re-enters the frame must not define the floor).
+LOW_PERCENTILE = 3
+HIGH_PERCENTILE = 97
 # The smallest rise (torso lengths) that counts as a pull; anything less is swaying.
 MIN_RANGE_TORSO = 0.25
 # Moving-median window applied to the signal before thresholding (seconds).
@@ -41,6 +45,8 @@ REANCHOR_S = 1.0
 MAX_JUMP_TORSO = 1.0
 # Feet further than this from the floor level (torso lengths) mean a wrong skeleton.
 MAX_FOOT_OFF_FLOOR_TORSO = 0.5
+# A gap at least this long, entered while rising, is read as the lifter out of frame at the top.
+MIN_TOP_GAP_S = 0.3
 # Gaps in the signal up to this long are bridged by linear interpolation (seconds).
 MAX_GAP_S = 0.6
 PHASES = ("setup", "pull", "lockout", "lowering")
@@ -62,6 +68,7 @@ class Rep:
     top_end_s: float = 0.0
     end_s: float = 0.0
     complete: bool = True       # False when the clip ends before the lowering is over
+    top_inferred: bool = False  # the lockout was out of frame (lifter lost while rising)
     phases: dict = field(default_factory=dict)  # phase -> (start_s, end_s)
 
     def to_dict(self) -> dict:
@@ -235,7 +242,7 @@ def segment_reps(keypoints_xy: np.ndarray, time_s: np.ndarray, *,
     sig = _interpolate_gaps(t, _reject_jumps(t, raw), MAX_GAP_S)
     sig = _moving_median(t, sig, smooth_s)
     ok = np.isfinite(sig)
-    low, high = np.percentile(sig[ok], [3, 97])
+    low, high = np.percentile(sig[ok], [LOW_PERCENTILE, HIGH_PERCENTILE])
     rng = high - low
     bot_th = low + bottom_fraction * rng
     top_th = low + top_fraction * rng
@@ -243,6 +250,29 @@ def segment_reps(keypoints_xy: np.ndarray, time_s: np.ndarray, *,
         return RepResult([], sig, t, float(low), float(high), float(bot_th), float(top_th),
                          reason=f"the shoulders moved only {rng:.2f} torso lengths up and down "
                                 f"(a pull needs >= {min_range_torso}); no rep seen")
+
+    # Close framing loses the lifter at lockout (head and shoulders leave the frame, the
+    # pose model drops the person). A gap entered while rising through the upper half is
+    # taken as time spent at the top, so such a rep still counts (flagged top_inferred).
+    inferred = np.zeros(len(sig), dtype=bool)
+    mid = low + 0.5 * rng
+    k = 0
+    while k < len(sig):
+        if ok[k]:
+            k += 1
+            continue
+        j = k
+        while j < len(sig) and not ok[j]:
+            j += 1
+        before = np.flatnonzero(ok[:k])
+        if before.size >= 2 and t[min(j, len(t) - 1)] - t[k] >= MIN_TOP_GAP_S:
+            last = before[-1]
+            prev = before[t[before] >= t[last] - 0.4][0]
+            if sig[last] >= mid and sig[last] > sig[prev] + 0.05:
+                sig[k:j] = top_th + 0.01 * rng
+                inferred[k:j] = True
+        k = j
+    ok = np.isfinite(sig)
 
     # Zone per sample: -1 bottom, +1 top, 0 between, None unknown (NaN).
     zone = np.zeros(len(sig), dtype=int)
@@ -252,6 +282,11 @@ def segment_reps(keypoints_xy: np.ndarray, time_s: np.ndarray, *,
     state = None            # last zone reached: -1 or +1
     bottom_enter = None     # first sample of the current bottom stay
     bottom_last = None      # last sample in the bottom zone before the pull
+    first = int(np.flatnonzero(ok)[0])
+    if sig[first] < low + 0.5 * rng:
+        # The clip opens with the lifter low (set up at the bar): that is the floor position
+        # even if a later glitch reads lower.
+        state, bottom_enter, bottom_last = -1, first, first
     for i in range(len(sig)):
         if not ok[i]:
             continue
@@ -297,6 +332,7 @@ def segment_reps(keypoints_xy: np.ndarray, time_s: np.ndarray, *,
                 if ok[j] and zone[j] == 1:
                     run_end = j
             r.top_end = run_end
+        r.top_inferred = bool(inferred[r.top_start:r.top_end + 1].any())
         r.start_s, r.pull_start_s = float(t[r.start]), float(t[r.pull_start])
         r.top_start_s, r.top_end_s, r.end_s = float(t[r.top_start]), float(t[r.top_end]), float(t[r.end])
         r.phases = {
