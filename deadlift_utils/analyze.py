@@ -592,6 +592,31 @@ def analyze_video(video_path, out_dir, frame_stride: int = 2, view: str | None =
     return report
 
 
+def load_or_extract_pose(video_path, pose_dirs=(), cache_dir=None, frame_stride: int = 5,
+                         relative_to=None):
+    """The PoseSequence of a video: from `<pose_dir>/<relative path>.json` in the first of
+    `pose_dirs` that has it, else extracted (BlazePose) into `cache_dir` (reused next time).
+
+    relative_to: the folder the relative path is taken from (default: the video's folder,
+    so `<pose_dir>/<stem>.json`). Used by the benchmark and the tests, which read the shared
+    pose files when another stage has made them and extract otherwise.
+    """
+    from .extract import extract_video
+    from .pose import load_pose_json
+
+    video_path = Path(video_path)
+    rel = video_path.relative_to(relative_to) if relative_to else Path(video_path.name)
+    for d in pose_dirs:
+        cand = Path(d) / rel.with_suffix(".json")
+        if cand.is_file():
+            return load_pose_json(cand)
+    if cache_dir is None:
+        raise FileNotFoundError(f"{video_path}: no pose file under {', '.join(map(str, pose_dirs)) or '(none)'} "
+                                f"and no cache_dir to extract into; run python -m deadlift_utils extract first")
+    out = Path(cache_dir) / rel.parent
+    return extract_video(video_path, out, frame_stride=frame_stride, write_videos=False).sequence
+
+
 def analyze_command(args) -> int:
     """CLI: `python -m deadlift_utils analyze VIDEO --out DIR [...]`. Returns the exit status;
     expected problems print one line on stderr (no traceback)."""

@@ -319,7 +319,7 @@ RULES: list[Rule] = [
          "Push the floor away with the legs and keep your chest rising at the same speed as "
          "your hips; the back angle should not change in the first half of the pull.", 1.0),
     Rule("rounded_back", "the back rounds (head and shoulders curl down towards the hips)",
-         "angle between the torso line and the shoulder-to-ear line at the bottom", "deg", 20.0,
+         "angle between the torso line and the shoulder-to-ear line at the bottom", "deg", 25.0,
          "above", ("side", "middle"), metric_head_torso_bottom,
          "Brace before each pull: chest up, shoulder blades back, eyes a few metres ahead, and "
          "hinge from the hips with a long, flat back.", 1.2),
@@ -338,7 +338,7 @@ RULES: list[Rule] = [
          ("side",), metric_lean_back,
          "Stop at upright: stand tall with ribs down instead of leaning back.", 0.7),
     Rule("bar_drift", "the weight drifts away from the mid-foot line",
-         "hands ahead of the ankles during the pull", "torso lengths", 0.45, "above",
+         "hands ahead of the ankles during the pull", "torso lengths", 0.55, "above",
          ("side",), metric_bar_drift,
          "Keep the weight close: drag it up the legs over the middle of the foot.", 0.9),
     Rule("knees_cave", "knees cave inwards during the pull",

@@ -1,0 +1,143 @@
+"""Named-error rules and view prediction on the shared data (kettlebell_errors from both camera
+views, openpose_sequences front/middle)."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from deadlift_utils.config import OPENPOSE_SEQUENCES_DIR
+from deadlift_utils.pose import load_pose_json
+from deadlift_utils.reps import count_reps
+from deadlift_utils.rules import RULES, RULES_BY_NAME, compute_signals, evaluate_rules, rule_applies
+from deadlift_utils.view import predict_view
+
+from test_reps import shared_pose
+
+OP_LABELS = list(csv.DictReader(open(OPENPOSE_SEQUENCES_DIR / "labels.csv")))
+
+
+def flagged(seq, view=None, use_world=True):
+    """(rule name -> flagged reps, n reps, evaluate_rules output)."""
+    reps = count_reps(seq).reps
+    view = view or predict_view(seq)["view"]
+    res = evaluate_rules(seq, reps, view, use_world=use_world)
+    counts: dict[str, int] = {}
+    for r in res["per_rep"]:
+        for e in r["errors"]:
+            counts[e["name"]] = counts.get(e["name"], 0) + 1
+    return counts, len(reps), res
+
+
+def test_every_rule_is_documented():
+    for r in RULES:
+        d = r.doc()
+        assert d["description"] and d["metric"] and d["units"]
+        assert d["flag_when"] in ("below", "above")
+        assert set(d["valid_views"]) <= {"front", "middle", "side"} and d["valid_views"]
+        assert r.metric.__doc__, r.name
+        assert r.advice, r.name
+
+
+@pytest.mark.parametrize("take", ["correct", "hips_first", "knee_dominant", "rounded_back"])
+def test_kettlebell_views_are_predicted(take):
+    assert predict_view(shared_pose(f"kettlebell_errors/{take}_side.mp4"))["view"] == "side"
+    assert predict_view(shared_pose(f"kettlebell_errors/{take}_middle.mp4"))["view"] == "middle"
+
+
+def test_openpose_views_are_predicted():
+    wrong = [(r["file"], r["view"], predict_view(load_pose_json(OPENPOSE_SEQUENCES_DIR / r["file"]))["view"])
+             for r in OP_LABELS]
+    wrong = [w for w in wrong if w[1] != w[2]]
+    assert len(wrong) <= 2, wrong
+
+
+@pytest.mark.parametrize("view", ["side", "middle"])
+@pytest.mark.parametrize("error", ["hips_first", "rounded_back", "knee_dominant"])
+def test_named_error_flagged_in_its_video_and_not_in_correct(error, view):
+    bad, n_bad, res = flagged(shared_pose(f"kettlebell_errors/{error}_{view}.mp4"))
+    ok, n_ok, _ = flagged(shared_pose(f"kettlebell_errors/correct_{view}.mp4"))
+    assert res["method"] == "3d_world"  # BlazePose poses carry world keypoints
+    assert bad.get(error, 0) >= 0.6 * n_bad, (error, view, bad, n_bad)
+    assert ok.get(error, 0) == 0, (error, view, ok)
+    # The error of this take is the main finding, not a side effect of another rule.
+    assert max(bad, key=bad.get) == error
+
+
+@pytest.mark.parametrize("take", ["correct", "hips_first", "knee_dominant", "rounded_back"])
+def test_both_views_give_the_same_answer(take):
+    """The same set filmed at once from the side and at ~45 deg: the same errors are found
+    (an error counts when it is in >= 30% of the reps, as for the verdict)."""
+    answers = []
+    for view in ("side", "middle"):
+        counts, n, _ = flagged(shared_pose(f"kettlebell_errors/{take}_{view}.mp4"))
+        answers.append({k for k, v in counts.items() if v >= max(1, 0.3 * n)})
+    assert answers[0] == answers[1], answers
+
+
+def test_evidence_carries_rep_time_value_and_threshold():
+    _, _, res = flagged(shared_pose("kettlebell_errors/hips_first_side.mp4"))
+    errs = [e for r in res["per_rep"] for e in r["errors"]]
+    assert errs
+    for e in errs:
+        ev = e["evidence"]
+        assert e["rep"] >= 1 and e["time_s"] >= 0
+        assert np.isfinite(ev["value"]) and ev["threshold"] == RULES_BY_NAME[e["name"]].threshold
+        assert RULES_BY_NAME[e["name"]].flagged(ev["value"])
+        assert ev["method"] in ("2d_image", "3d_world")
+
+
+def test_world_and_image_keypoints_agree_on_rounded_back():
+    seq = shared_pose("kettlebell_errors/rounded_back_middle.mp4")
+    c3, n, r3 = flagged(seq, use_world=True)
+    c2, _, r2 = flagged(seq, use_world=False)
+    assert r3["method"] == "3d_world" and r2["method"] == "2d_image"
+    assert c3.get("rounded_back", 0) >= 0.6 * n and c2.get("rounded_back", 0) >= 0.6 * n
+
+
+def _op(error):
+    return [r["file"] for r in OP_LABELS if r["error"] == error]
+
+
+def test_grip_width_rules_on_openpose_front_views():
+    """grip_too_wide / grip_too_narrow flagged in most reps of their files, never in the correct
+    files; the last 'rep' of these files is the lifter standing up without the bar."""
+    for f in _op("grip_too_wide"):
+        c, n, _ = flagged(load_pose_json(OPENPOSE_SEQUENCES_DIR / f), view="front")
+        assert c.get("grip_too_wide", 0) >= n - 1 and "grip_too_narrow" not in c, (f, c, n)
+    for f in _op("grip_too_narrow"):
+        c, n, _ = flagged(load_pose_json(OPENPOSE_SEQUENCES_DIR / f), view="front")
+        assert c.get("grip_too_narrow", 0) >= n - 1 and "grip_too_wide" not in c, (f, c, n)
+    for f in ["C_correct_front.json", "E_correct_front.json"]:
+        c, _, _ = flagged(load_pose_json(OPENPOSE_SEQUENCES_DIR / f), view="front")
+        assert not ({"grip_too_wide", "grip_too_narrow", "bent_elbows"} & set(c)), (f, c)
+
+
+def test_bent_elbows_on_openpose_front_views():
+    hits = {}
+    for f in _op("bent_elbows"):
+        c, n, _ = flagged(load_pose_json(OPENPOSE_SEQUENCES_DIR / f), view="front")
+        hits[f] = c.get("bent_elbows", 0) >= 0.5 * n
+    # Lifter E's bent elbows are not visible in the 2D front-view angles (documented miss).
+    assert sum(hits.values()) >= 4, hits
+    for f in _op("grip_too_wide"):
+        c, n, _ = flagged(load_pose_json(OPENPOSE_SEQUENCES_DIR / f), view="front")
+        assert c.get("bent_elbows", 0) <= 1, (f, c)
+
+
+def test_rules_outside_their_views_are_not_checked():
+    seq = load_pose_json(OPENPOSE_SEQUENCES_DIR / "C_correct_middle.json")
+    _, _, res = flagged(seq, view="middle")
+    assert "grip_too_wide" in res["not_checked"] and "middle" in res["not_checked"]["grip_too_wide"]
+    assert "hips_first" in res["checked"]
+    ok, why = rule_applies(RULES_BY_NAME["incomplete_lockout"], "unknown", "2d_image")
+    assert not ok and "unknown" in why
+
+
+def test_signals_use_world_keypoints_when_present():
+    seq = shared_pose("kettlebell_errors/correct_side.mp4")
+    assert compute_signals(seq).method == "3d_world"
+    assert compute_signals(seq, use_world=False).method == "2d_image"
+    op = load_pose_json(OPENPOSE_SEQUENCES_DIR / "C_correct_front.json")
+    assert compute_signals(op).method == "2d_image"
