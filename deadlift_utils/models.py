@@ -27,6 +27,8 @@ MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.keras", "config.json", "metrics.j
 STUDY_VIDEO_RULE = {"name": "good_frame_fraction", "threshold": 0.6, "frame_threshold": 0.5}
 
 _TF_CONFIGURED = False
+# TF's C++ start-up chatter (oneDNN notes, tf.data attribute warnings) hides real errors.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def configure_tensorflow(seed: int = 0, threads: int = 2, deterministic: bool = True) -> None:
@@ -35,7 +37,6 @@ def configure_tensorflow(seed: int = 0, threads: int = 2, deterministic: bool = 
     Call before building models; the thread cap only takes effect before TF's first op.
     """
     global _TF_CONFIGURED
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     import keras
 
