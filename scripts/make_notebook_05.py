@@ -33,12 +33,12 @@ The same analysis runs from the command line:
 The logic lives in `deadlift_utils.analyze` (reps: `reps.py`, rules: `rules.py`, view: `view.py`,
 coaching: `feedback.py`)."""
 
-PARAMS = """video_path = ""  # str: the video to analyse; empty = the shared demo clip kettlebell_errors/hips_first_side.mp4
+PARAMS = """video_path = ""  # str: the video to analyse; empty means the shared demo clip kettlebell_errors/hips_first_side.mp4
 out_dir = "../outputs/analysis"  # str: folder for the report, plots and annotated video
-classifier_dir = ""  # str: trained classifier folder from notebook 03; empty = verdict from the rules only
-deviation_dir = ""  # str: trained deviation model folder from notebook 04; empty = skip deviations
+classifier_dir = ""  # str: trained classifier folder from notebook 03; empty means verdict from the rules only
+deviation_dir = ""  # str: trained deviation model folder from notebook 04; empty means skip deviations
 openai_model = "gpt-4o-mini"  # str: OpenAI model for the coaching text (key from OPENAI_API_KEY)
-view = ""  # str: front, middle or side; empty = predict it from the pose
+view = ""  # str: front, middle or side; empty means predict it from the pose
 frame_stride = 2  # int: analyse every Nth video frame
 smoke = False  # bool: quick CI run (every 6th frame, no annotated video)"""
 
