@@ -332,7 +332,7 @@ RULES: list[Rule] = [
          "largest hip angle during the lockout", "deg", 160.0, "below",
          ("side",), metric_lockout_hip,
          "Finish each rep standing tall: squeeze the glutes until hips and knees are straight.",
-         0.8, needs_3d_for_views=("middle",)),
+         0.8),
     Rule("leaning_back", "leaning back / hyperextending at the lockout",
          "torso lean behind the thigh line at the lockout", "deg", 15.0, "above",
          ("side",), metric_lean_back,
