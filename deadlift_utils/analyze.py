@@ -222,6 +222,14 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
             devs = deviation_model.summarise(seq, frame_mask=mask)
             report["deviations"] = [dict(d) for d in devs]
             report["deviations_frames"] = "pull and lockout phases of every rep"
+            by_phase = {}
+            for ph in PHASES:
+                m = np.zeros(len(seq), dtype=bool)
+                for r in reps_res.reps:
+                    m |= r.phase_mask(len(seq), ph)
+                if m.any():
+                    by_phase[ph] = [dict(d) for d in deviation_model.summarise(seq, frame_mask=m)]
+            report["deviations_by_phase"] = by_phase
         except (ValueError, KeyError) as e:
             notes.append(f"deviation model could not score this pose ({e}); skipped")
 

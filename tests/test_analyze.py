@@ -78,6 +78,9 @@ def test_deviations_use_pull_and_lockout_frames():
     assert rep["deviations"][0]["joint"] == "r_hip" and rep["deviations"][0]["direction"]
     mask = dev.masks[0]
     assert mask.shape == (len(seq),) and 0 < mask.sum() < len(seq)
+    # Then once per phase, each a subset of the rep frames.
+    assert set(rep["deviations_by_phase"]) == {"setup", "pull", "lockout", "lowering"}
+    assert all(m.sum() < len(seq) for m in dev.masks[1:]) and len(dev.masks) == 5
     assert "r_hip" in rep["feedback"]["text"]
 
 
