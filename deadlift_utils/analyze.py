@@ -105,7 +105,7 @@ def _load_optional(kind: str, model_dir):
         return None, f"{kind} code not available ({e}); skipped"
     try:
         return loader(model_dir), None
-    except (FileNotFoundError, ValueError, OSError) as e:
+    except (FileNotFoundError, ValueError, OSError, ImportError) as e:
         return None, f"{kind} not loaded: {e}"
 
 
