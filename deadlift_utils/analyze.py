@@ -198,7 +198,9 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
     if probs is not None and np.isfinite(probs).any():
         fin = probs[np.isfinite(probs)]
         frac = float(np.mean(fin >= 0.5))
-        trusted = any(str(seq.backend).lower().startswith(b) for b in CLASSIFIER_TRUSTED_BACKENDS)
+        # A classifier shown to transfer can list more backends in its config.json.
+        backends = (getattr(classifier, "config", None) or {}).get("trusted_backends", CLASSIFIER_TRUSTED_BACKENDS)
+        trusted = any(str(seq.backend).lower().startswith(str(b).lower()) for b in backends)
         clf_summary = {"good_frame_fraction": frac, "mean_probability": float(fin.mean()),
                        "verdict": "good" if frac >= CLASSIFIER_GOOD_FRACTION else "bad",
                        "frames_judged": int(fin.size), "trusted_for_this_backend": trusted,
