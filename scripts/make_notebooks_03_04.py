@@ -1,0 +1,328 @@
+"""Write notebooks/03_train_classifier.ipynb and 04_train_deviation_model.ipynb (no outputs).
+
+    .venv/bin/python scripts/make_notebooks_03_04.py
+
+The notebooks are thin: narrative, a papermill `parameters` cell, and calls into
+deadlift_utils (dataset, features, models, train, deviation). Edit this script, not the
+notebooks, and rerun it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def md(text):
+    return new_markdown_cell(text.strip())
+
+
+def code(text, tags=None):
+    c = new_code_cell(text.strip())
+    if tags:
+        c.metadata["tags"] = tags
+    return c
+
+
+SETUP = '''
+import sys, time, json
+from pathlib import Path
+ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
+sys.path.insert(0, str(ROOT))
+import numpy as np
+import pandas as pd
+import matplotlib
+import matplotlib.pyplot as plt
+from IPython.display import display, Markdown
+from deadlift_utils import config
+from deadlift_utils.models import configure_tensorflow, machine_info
+def project_path(p):
+    """A parameter path: absolute as given, else relative to the project root."""
+    return Path(p) if Path(p).is_absolute() else ROOT / p
+run_dir = project_path(run_dir)
+esap_dir = project_path(esap_dir)
+configure_tensorflow(seed, threads=tf_threads)
+t_notebook = time.perf_counter()
+'''
+
+NB03 = [
+    md("""
+# 03 · Train the form classifier, and evaluate it honestly
+
+Reproduces the ESAP 2024 study's frame classifier (18 keypoints -> Dense 128-64-32, BatchNorm,
+Dropout 0.5, LeakyReLU(0.01), sigmoid), then tries to beat it with features that mean the same
+thing whatever the pose backend and camera: body-normalised coordinates (hip-centred, torso
+units, mirrored so the lifter faces right), joint angles, missing-point masks, and the motion of
+neighbouring frames.
+
+Three evaluation protocols, side by side:
+* **(a) random frame split** (the study's): frames of one video land on both sides, so it leaks. Shown only to measure how much it flatters.
+* **(b) grouped cross-validation**: all frames of a recording on one side (the study's release holds some clips of one recording under two names; they are merged into one group).
+* **(c) transfer**: trained on the study's data, tested on poses from other lifters and another pose backend. This is the number that tells you whether the model works on *your* video.
+
+Everything here is a call into `deadlift_utils`; the logic is tested in `tests/`.
+"""),
+    code('''
+smoke: bool = False  # True: 2 folds, 2 epochs, two models (CI, about a minute)
+run_dir: str = "outputs/runs/manual"  # results go to {run_dir}/classifier
+seed: int = 0  # numpy / python / TensorFlow seed
+tf_threads: int = 2  # CPU threads for TensorFlow (the machine is shared)
+esap_dir: str = "../shared/data/esap_pose"  # the study's pose files ({good,bad}_{view}/*.json), relative to the project
+openpose_dir: str = "../shared/data/openpose_sequences"  # 5 other lifters, OpenPose (transfer test)
+include_user_videos: bool = True  # add videos labelled and approved in notebooks 01-02
+epochs: int = 40  # epochs per classifier fit
+folds: int = 5  # grouped cross-validation folds
+ablation: str = "study_mlp_raw,study_mlp_norm,mlp_norm_angles,mlp_norm_angles_mask,mlp_norm_angles_mask_win2,mlp_robust,mlp_robust_win2,hgb_norm_angles_win2"  # specs compared in (b)
+final_spec: str = "mlp_robust_win2"  # the spec saved as the model (see the transfer results)
+transfer_pose_dirs: str = "/tmp/shared_poses/yfgd_small=../shared/data/videos/yfgd_small/labels.csv;/tmp/shared_poses/kettlebell_errors=../shared/data/videos/kettlebell_errors/labels.csv"  # POSE_DIR=LABELS_CSV;... (skipped when absent)
+''', tags=["parameters"]),
+    code(SETUP + '''
+from deadlift_utils.dataset import load_training_videos, load_openpose_sequences, video_table
+from deadlift_utils.train import (STUDY_SPEC, spec_by_name, cross_validate, summarise, plot_histories,
+                                  results_markdown, train_and_predict_other, leave_one_lifter_out,
+                                  train_final, evaluate_transfer_folder, video_scores)
+if smoke:
+    epochs, folds = 2, 2
+    ablation = "study_mlp_raw," + final_spec
+out_dir = run_dir / "classifier"
+out_dir.mkdir(parents=True, exist_ok=True)
+specs = [spec_by_name(s) for s in ablation.split(",")]
+print(machine_info())
+'''),
+    md("## The data\nThe study's 56 videos (plus any you labelled and approved). Note how view and form are confounded: most bad videos are side views."),
+    code('''
+videos = load_training_videos(esap_dir, include_user=include_user_videos)
+vt = video_table(videos)
+display(pd.crosstab(vt["view"], vt["form"], margins=True))
+print(f"{len(vt)} videos in {vt['group'].nunique()} recordings; merged near-duplicates:")
+display(vt[vt.duplicated("group", keep=False)].sort_values("group")[["video_id", "group"]])
+'''),
+    md("## (a) vs (b): the study's random frame split against grouped cross-validation (study model)"),
+    code('''
+results, rows = {}, []
+def add(name, protocol, res):
+    s = summarise(res["pred"]); s.insert(0, "protocol", protocol); s.insert(0, "model", name)
+    s["train_s"] = res.get("seconds", float("nan")); rows.append(s)
+    return s
+r = cross_validate(videos, STUDY_SPEC, "random_frames", folds, epochs, seed, progress=True)
+add(STUDY_SPEC["name"], "(a) random frames", r)
+fig = plot_histories(r["histories"], out_dir / "curves_study_random_frames.png", "Study model, (a) random frame split")
+plt.show()
+'''),
+    md("## (b) Grouped cross-validation: the ablation\nEach row adds or swaps one ingredient. `balance` weights frames so that good and bad weigh the same within every view: the view then carries no information about the label, so the model cannot score by spotting side views."),
+    code('''
+for spec in specs:
+    r = cross_validate(videos, spec, "grouped", folds, epochs, seed, progress=True)
+    results[spec["name"]] = r
+    add(spec["name"], "(b) grouped", r)
+    if r["histories"] and r["histories"][0]:
+        plot_histories(r["histories"], out_dir / f"curves_{spec['name']}_grouped.png", f"{spec['name']}, (b) grouped")
+        plt.show()
+table = pd.concat(rows, ignore_index=True)
+display(table[table["view"] == "all"].round(3))
+'''),
+    md("### Per view (front / middle / side)"),
+    code('''
+display(table[table["view"] != "all"].round(3))
+'''),
+    md("## (c) Transfer: other lifters, other pose backends\nTrained on the study's data only, then tested on the 5 OpenPose lifters; then leave-one-lifter-out with the other lifters joining training. Finally any BlazePose pose folders from our extractor (yfgd_small, kettlebell), if present."),
+    code('''
+others = load_openpose_sequences(project_path(openpose_dir))
+transfer_specs = [STUDY_SPEC] + [s for s in specs if s["name"] == final_spec and s["name"] != STUDY_SPEC["name"]]
+for spec in transfer_specs:
+    add(spec["name"], "(c) ESAP -> OpenPose lifters", train_and_predict_other(videos, others, spec, epochs, seed))
+    if not smoke:
+        add(spec["name"], "(c) leave-one-lifter-out", leave_one_lifter_out(videos, others, spec, epochs, seed))
+table = pd.concat(rows, ignore_index=True)
+display(table[table["protocol"].str.startswith("(c)")].round(3))
+'''),
+    md("## Train the chosen model on all the data and save it\nSaved as `model.keras` with `config.json` (inputs, normalisation, parameters, video rule) and `metrics.json` beside it."),
+    code('''
+final = spec_by_name(final_spec)
+model, cfg, hist, secs = train_final(videos, final, epochs, seed)
+b = table[(table["model"] == final_spec) & (table["protocol"] == "(b) grouped") & (table["view"] == "all")]
+# The video rule: the study's 60%-of-frames rule unless the mean probability did better in (b).
+rule = {"name": "good_frame_fraction", "threshold": 0.6, "frame_threshold": 0.5}
+if len(b) and b["video_acc_mean_prob"].iloc[0] > b["video_acc_study_60pct"].iloc[0]:
+    rule = {"name": "mean_probability", "threshold": 0.5}
+cfg.update({"video_rule": rule, "run_dir": str(run_dir), "smoke": smoke, "folds": folds})
+metrics = {**machine_info(), "final_train_seconds": secs,
+           "results": table.to_dict(orient="records"), "spec": final_spec}
+from deadlift_utils.models import save_model_bundle
+save_model_bundle(model, out_dir, cfg, metrics)
+print("saved", sorted(p.name for p in out_dir.iterdir()))
+'''),
+    md("### Transfer to BlazePose poses of real clips (when extracted)"),
+    code('''
+from deadlift_utils.models import load_classifier
+clf = load_classifier(out_dir)
+for item in [s for s in transfer_pose_dirs.split(";") if s.strip()]:
+    pose_dir, labels_csv = item.split("=", 1)
+    labels_csv, pose_dir = project_path(labels_csv), project_path(pose_dir)
+    if not pose_dir.is_dir():
+        print(f"skipped {pose_dir}: no poses yet (python -m deadlift_utils extract VIDEO_FOLDER --out {pose_dir})")
+        continue
+    res = evaluate_transfer_folder(out_dir, pose_dir, labels_csv, Path(pose_dir).name)
+    s = res["summary"]; s.insert(0, "protocol", f"(c) ESAP -> {Path(pose_dir).name} (saved model)"); s.insert(0, "model", final_spec)
+    rows.append(s)
+    display(s.round(3)); display(res["videos"].round(3))
+table = pd.concat(rows, ignore_index=True)
+'''),
+    md("## Results table (written to `results.csv` / `results.md`)"),
+    code('''
+from deadlift_utils.io_utils import atomic_write_text
+info = machine_info()
+atomic_write_text(out_dir / "results.csv", table.to_csv(index=False))
+atomic_write_text(out_dir / "results.md", f"Date: {info['date_utc']}; machine: {info['machine']}; "
+                  f"{folds} folds, {epochs} epochs{' (SMOKE)' if smoke else ''}\\n\\n" + results_markdown(table))
+display(Markdown(results_markdown(table[table["view"] == "all"].drop(columns=["view"]))))
+import json
+m = json.loads((out_dir / "metrics.json").read_text()); m["results"] = table.to_dict(orient="records")
+m["notebook_seconds"] = time.perf_counter() - t_notebook
+from deadlift_utils.models import write_json
+write_json(out_dir / "metrics.json", m)
+print(f"notebook time {m['notebook_seconds']:.0f} s")
+'''),
+    md("## Check: the saved model reloads and classifies a pose file"),
+    code('''
+from deadlift_utils.models import classify_pose_file
+example = vt["video_id"].iloc[0]
+pose_file = next(v.seq.source_path for v in videos if v.video_id == example)
+res = classify_pose_file(pose_file, out_dir)
+print(example, res["verdict"], round(res["good_frame_fraction"], 3), res["video_rule"])
+'''),
+]
+
+NB04 = [
+    md("""
+# 04 · Train the good-form deviation model
+
+Trained on good-form frames only: with a joint (or a left/right pair) hidden, the network
+predicts where a good-form lifter would have it, given the rest of the pose. The deviation of a
+joint is **actual - predicted** (in torso lengths and in pixels, with a direction in words).
+The study printed the norm of the prediction itself, which says nothing about the lifter.
+
+Compared: the study's network (Conv2D 64-128-256-512, Dense 512-256-128, L2 0.01, Dropout 0.5,
+masked Euclidean loss, batch 32, learning rate x0.8 every 25 epochs), a small MLP and a linear
+model. Validation: on videos held out of training (grouped by recording), does the mean
+deviation separate bad from good form (ROC AUC)? Which joints deviate most in bad videos?
+"""),
+    code('''
+smoke: bool = False  # True: 2 folds, 2 epochs (CI, about a minute)
+run_dir: str = "outputs/runs/manual"  # results go to {run_dir}/deviation
+seed: int = 0  # numpy / python / TensorFlow seed
+tf_threads: int = 2  # CPU threads for TensorFlow (the machine is shared)
+esap_dir: str = "../shared/data/esap_pose"  # the study's pose files, relative to the project
+include_user_videos: bool = True  # add videos labelled and approved in notebooks 01-02
+models: str = "linear,mlp,study_conv"  # deviation nets to compare
+epochs: int = 150  # max epochs for linear / mlp (early stopping on held-out training groups)
+study_conv_epochs: int = 20  # max epochs for the study's conv net (the study: 750; ~7 s/epoch here)
+patience: int = 40  # early-stopping patience (epochs)
+folds: int = 5  # grouped cross-validation folds
+final_model: str = "auto"  # net to save: 'auto' = best video AUC in cross-validation
+''', tags=["parameters"]),
+    code(SETUP + '''
+from deadlift_utils.dataset import load_training_videos, video_table
+from deadlift_utils.deviation import (cross_validate_deviation, deviation_auc_table, top_deviating_joints,
+                                      plot_deviation_histories, good_frames, fit_deviation_net,
+                                      save_deviation_model, load_deviation_model)
+from deadlift_utils.train import results_markdown
+if smoke:
+    epochs, study_conv_epochs, folds, models = 2, 2, 2, "linear,mlp"
+out_dir = run_dir / "deviation"
+out_dir.mkdir(parents=True, exist_ok=True)
+videos = load_training_videos(esap_dir, include_user=include_user_videos)
+vt = video_table(videos)
+display(pd.crosstab(vt["view"], vt["form"], margins=True))
+'''),
+    md("## Grouped cross-validation of each net"),
+    code('''
+tables, tops, cv = [], {}, {}
+for kind in models.split(","):
+    ep = study_conv_epochs if kind == "study_conv" else epochs
+    r = cross_validate_deviation(videos, kind, folds, ep, seed, patience=patience, progress=True)
+    cv[kind] = r
+    t = deviation_auc_table(r["frames"]); t.insert(0, "model", kind); t["train_s"] = r["seconds"]
+    tables.append(t)
+    tops[kind] = top_deviating_joints(r["joint_dev"])
+    plot_deviation_histories(r["histories"], out_dir / f"curves_{kind}.png", f"deviation net: {kind}")
+    plt.show()
+table = pd.concat(tables, ignore_index=True)
+display(table.round(3))
+'''),
+    md("### Joints that deviate most in held-out bad videos"),
+    code('''
+for kind, t in tops.items():
+    print(kind); display(t.round(3))
+'''),
+    md("### Deviation score per frame, good vs bad (held-out videos)"),
+    code('''
+best = final_model if final_model != "auto" else table[table["view"] == "all"].sort_values("video_auc", ascending=False)["model"].iloc[0]
+f = cv[best]["frames"]
+fig, ax = plt.subplots(figsize=(7, 4))
+for lab, name in ((1, "good"), (0, "bad")):
+    ax.hist(f.loc[f["label"] == lab, "score"].dropna(), bins=40, alpha=0.6, density=True, label=f"{name} form")
+ax.set_xlabel("mean joint deviation (torso lengths)"); ax.set_ylabel("density"); ax.legend()
+ax.set_title(f"held-out frames, {best}")
+fig.savefig(out_dir / "deviation_scores.png", dpi=110); plt.show()
+'''),
+    md("## Train the chosen net on every good-form video and save it"),
+    code('''
+import numpy as np
+rng = np.random.default_rng(seed)
+groups = vt["group"].unique()
+val_groups = set(rng.choice(groups, max(1, int(0.15 * len(groups))), replace=False))
+fit_v = [v for v in videos if v.group not in val_groups]; val_v = [v for v in videos if v.group in val_groups]
+Z_tr, _ = good_frames(fit_v)
+Z_va = good_frames(val_v)[0] if any(v.label == 1 for v in val_v) else None
+ep = study_conv_epochs if best == "study_conv" else epochs
+model, hist, secs = fit_deviation_net(Z_tr, Z_va, best, epochs=ep, seed=seed, patience=patience)
+plot_deviation_histories([hist], out_dir / "curves_final.png", f"final {best}"); plt.show()
+cfg = {"net": best, "epochs": ep, "epochs_run": len(hist["loss"]), "patience": patience, "seed": seed,
+       "batch_size": 32, "lr_decay": "x0.8 every 25 epochs", "training_frames": int(len(Z_tr)),
+       "smoke": smoke, "run_dir": str(run_dir)}
+metrics = {**machine_info(), "final_train_seconds": secs, "cv": table.to_dict(orient="records"),
+           "top_joints_bad": tops[best].to_dict(orient="records"), "chosen": best}
+save_deviation_model(model, out_dir, cfg, metrics)
+from deadlift_utils.io_utils import atomic_write_text
+atomic_write_text(out_dir / "results.csv", table.to_csv(index=False))
+atomic_write_text(out_dir / "results.md", results_markdown(table))
+print("saved", sorted(p.name for p in out_dir.iterdir()))
+'''),
+    md("## Example: what the model says about a bad video\nDirections: *higher/lower* in the image; *forward/back* relative to where the lifter faces (side and middle views); *the lifter's left/right* in a front view."),
+    code('''
+dm = load_deviation_model(out_dir)
+bad = next(v for v in videos if v.label == 0 and v.view == "side")
+for row in dm.summarise(bad.seq)[:5]:
+    print(f"{row['joint']:11s} {row['direction']}  ({row['dx_px']:+.0f}, {row['dy_px']:+.0f}) px")
+import json
+from deadlift_utils.models import write_json
+m = json.loads((out_dir / "metrics.json").read_text()); m["notebook_seconds"] = time.perf_counter() - t_notebook
+write_json(out_dir / "metrics.json", m)
+print(f"notebook time {m['notebook_seconds']:.0f} s")
+'''),
+]
+
+
+def build(cells):
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def main():
+    out = ROOT / "notebooks"
+    out.mkdir(exist_ok=True)
+    for name, cells in (("03_train_classifier.ipynb", NB03), ("04_train_deviation_model.ipynb", NB04)):
+        nb = build(cells)
+        nbformat.validate(nb)
+        nbformat.write(nb, out / name)
+        print("wrote", out / name)
+
+
+if __name__ == "__main__":
+    main()
