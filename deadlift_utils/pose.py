@@ -57,6 +57,10 @@ class PoseSequence:
         """(T, 18) bool: the point was found."""
         return ~np.isnan(self.keypoints_xy[..., 0])
 
+    def lifter_found_rate(self) -> float:
+        """Share of frames in which the lifter was found at all (any keypoint)."""
+        return float(self.present.any(axis=1).mean()) if len(self) else 0.0
+
     def detection_rate(self, joints=LIFT_JOINTS) -> float:
         """Share of frames in which every lift joint was found on at least one side.
 

@@ -15,7 +15,8 @@ MAX_CUT_OFF_SHARE = 0.10     # frames where the lifter's feet or head are missin
 
 @dataclass
 class PoseQuality:
-    detection_rate: float
+    detection_rate: float        # frames with shoulders, hips, knees and ankles all found
+    lifter_found_rate: float     # frames with the lifter found at all
     mean_confidence: float
     frames: int
     flags: list[str] = field(default_factory=list)
@@ -55,4 +56,4 @@ def assess(seq: PoseSequence) -> PoseQuality:
                 flags.append(f"head out of frame or hidden in {head_cut:.0%} of frames")
         elif n:
             flags.append("no person found")
-    return PoseQuality(rate, conf, n, flags)
+    return PoseQuality(rate, seq.lifter_found_rate(), conf, n, flags)
