@@ -184,10 +184,7 @@ def cross_validate(videos: list[Video], spec: dict, protocol: str = "grouped", n
         from tqdm.auto import tqdm
         it = tqdm(list(it), desc=f"{spec['name']} ({protocol})")
     for k, (tr_b, te_b) in it:
-        tr_rows, te_rows = base[tr_b], base[te_b]
-        if mirror:  # the mirrored copies of training groups join training; never of test groups
-            tr_groups = set(meta["group"].iloc[tr_rows])
-            tr_rows = np.flatnonzero(meta["group"].isin(tr_groups).to_numpy())
+        tr_rows, te_rows = fold_rows(meta, base, tr_b, te_b, mirror)
         w = None if weights is None else balanced_weights(meta.iloc[tr_rows])
         predict, hist, _, _ = fit_model(spec, X[tr_rows], meta["label"].to_numpy()[tr_rows], w,
                                         X[te_rows], meta["label"].to_numpy()[te_rows],
@@ -197,6 +194,19 @@ def cross_validate(videos: list[Video], spec: dict, protocol: str = "grouped", n
         histories.append(hist)
     return {"pred": pred, "histories": histories, "seconds": time.perf_counter() - t0, "spec": spec,
             "protocol": protocol, "n_features": X.shape[1], "feature_names": names}
+
+
+def fold_rows(meta: pd.DataFrame, base: np.ndarray, tr_b: np.ndarray, te_b: np.ndarray, mirror: bool):
+    """Rows of `meta` to train and test on for one fold given on the unmirrored rows `base`.
+
+    Test rows are unmirrored frames only; with mirror augmentation the mirrored copies of the
+    training groups join training, and those of the test groups never do.
+    """
+    tr_rows, te_rows = base[tr_b], base[te_b]
+    if mirror:
+        tr_groups = set(meta["group"].iloc[tr_rows])
+        tr_rows = np.flatnonzero(meta["group"].isin(tr_groups).to_numpy())
+    return tr_rows, te_rows
 
 
 def train_final(videos: list[Video], spec: dict, epochs: int = 60, seed: int = 0):
@@ -283,6 +293,21 @@ def train_and_predict_other(base_videos: list[Video], other_videos: list[Video],
     mo = mo.copy()
     mo["p_good"] = predict(Xo)
     return {"pred": mo, "seconds": time.perf_counter() - t0}
+
+
+def trusted_backends(table: pd.DataFrame, model_name: str, min_auc: float = 0.7, min_acc: float = 0.7) -> list[str]:
+    """Pose backends a model may be trusted on, from its measured results.
+
+    'openpose' (the training data's backend, measured by protocol (b)) always; 'blazepose'
+    only when every transfer row on BlazePose poses (protocol (c), saved model, rows whose
+    protocol names a pose folder other than the OpenPose lifters) reaches video ROC AUC >=
+    min_auc and video accuracy >= min_acc. analyze.py reads this list from config.json.
+    """
+    rows = table[(table["model"] == model_name) & (table["view"] == "all")
+                 & table["protocol"].str.contains("saved model", regex=False)]
+    ok = len(rows) > 0 and bool(((rows["video_auc"].fillna(0) >= min_auc)
+                                 & (rows["video_acc_study_60pct"] >= min_acc)).all())
+    return ["openpose", "blazepose"] if ok else ["openpose"]
 
 
 # ---------------------------------------------------------------- plots

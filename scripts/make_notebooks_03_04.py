@@ -170,6 +170,12 @@ for item in [s for s in transfer_pose_dirs.split(";") if s.strip()]:
     rows.append(s)
     display(s.round(3)); display(res["videos"].round(3))
 table = pd.concat(rows, ignore_index=True)
+# Which pose backends the saved model may be trusted on (analyze.py reads this from config.json).
+from deadlift_utils.train import trusted_backends
+from deadlift_utils.models import write_json
+cfg["trusted_backends"] = trusted_backends(table, final_spec)
+write_json(out_dir / "config.json", cfg)
+print("trusted backends:", cfg["trusted_backends"])
 '''),
     md("## Results table (written to `results.csv` / `results.md`)"),
     code('''

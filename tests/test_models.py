@@ -1,0 +1,180 @@
+"""Models: masked loss, save/reload, the classify/deviation interfaces, and notebook smoke runs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deadlift_utils import config
+from deadlift_utils.dataset import frame_table, load_training_videos
+from deadlift_utils.deviation import (DeviationModel, direction_words, fit_deviation_net, good_frames,
+                                      load_deviation_model, save_deviation_model)
+from deadlift_utils.keypoints import hip_centre
+from deadlift_utils.models import (FormClassifier, classify_pose_file, configure_tensorflow, load_classifier,
+                                   masked_euclidean_loss)
+from deadlift_utils.pose import load_pose_json, save_pose_json
+from deadlift_utils.train import fit_model, spec_by_name, train_final
+
+ROOT = Path(__file__).resolve().parent.parent
+BAD_SIDE = config.ESAP_POSE_DIR / "bad_side" / "Bad3.json"
+
+
+@pytest.fixture(scope="module")
+def videos():
+    configure_tensorflow(0)
+    return load_training_videos(include_user=False)
+
+
+def test_masked_loss_ignores_missing_points():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(4, 18, 3)).astype("float32")
+    y[..., 2] = (rng.random((4, 18)) > 0.3).astype("float32")
+    p = rng.normal(size=(4, 18, 2)).astype("float32")
+    base = float(masked_euclidean_loss(y, p))
+    # wild values where the weight is 0 (missing points) change nothing
+    y2, p2 = y.copy(), p.copy()
+    miss = y[..., 2] == 0
+    y2[..., :2][miss] = 1e6
+    p2[miss] = -1e6
+    assert float(masked_euclidean_loss(y2, p2)) == pytest.approx(base, rel=1e-5)
+    # and the value is the mean distance over the present points
+    d = np.linalg.norm(p - y[..., :2], axis=-1)
+    assert base == pytest.approx(d[~miss].mean(), rel=1e-4)
+    # all missing -> 0, not NaN
+    y3 = y.copy()
+    y3[..., 2] = 0
+    assert float(masked_euclidean_loss(y3, p)) == 0.0
+
+
+def test_classifier_saves_and_reloads_with_identical_predictions(videos, tmp_path):
+    spec = spec_by_name("mlp_robust_win2")
+    model, cfg, hist, _ = train_final(videos[:12] + videos[-12:], spec, epochs=2, seed=0)
+    cfg["video_rule"] = {"name": "good_frame_fraction", "threshold": 0.6, "frame_threshold": 0.5}
+    from deadlift_utils.models import save_model_bundle
+    save_model_bundle(model, tmp_path / "clf", cfg, {"note": "test"})
+    seq = load_pose_json(BAD_SIDE)
+    before = FormClassifier(model, cfg).predict_frames(seq)
+    clf = load_classifier(tmp_path / "clf")
+    after = clf.predict_frames(seq)
+    assert before.shape == (len(seq),)
+    np.testing.assert_array_equal(before, after)
+    assert np.all((after[np.isfinite(after)] >= 0) & (after[np.isfinite(after)] <= 1))
+    assert clf.config["feature_blocks"] == ["robust"] and len(clf.config["feature_mean"]) == clf.config["n_features"]
+
+    # frames without hips cannot be judged: NaN in predict_frames, None in the CLI payload
+    seq.keypoints_xy[:3, [8, 11]] = np.nan
+    pose = save_pose_json(seq, tmp_path / "pose.json")
+    res = classify_pose_file(pose, tmp_path / "clf")
+    assert res["verdict"] in ("good", "bad")
+    assert res["frame_probabilities"][:3] == [None, None, None]
+    assert len(res["frame_probabilities"]) == len(seq)
+    assert 0 <= res["good_frame_fraction"] <= 1 and res["pose_file"] == str(pose)
+    json.dumps(res)  # the CLI prints it
+
+
+def test_load_classifier_errors_name_the_folder_and_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="classifier folder not found.*notebooks/03"):
+        load_classifier(tmp_path / "nope")
+    (tmp_path / "m").mkdir()
+    with pytest.raises(FileNotFoundError, match="model.keras is missing"):
+        load_classifier(tmp_path / "m")
+
+
+def test_frame_features_beat_chance_in_a_quick_fit(videos):
+    """Real behaviour: a 2-fold grouped fit of the robust features ranks held-out videos
+    better than chance (a broken pipeline, e.g. shuffled labels or leaking NaNs, would not)."""
+    from deadlift_utils.train import cross_validate, summarise
+    r = cross_validate(videos, spec_by_name("hgb_norm_angles_win2") | {"window": 0, "mirror_augment": False},
+                       "grouped", n_splits=2, seed=0)
+    s = summarise(r["pred"]).set_index("view")
+    assert s.loc["all", "frame_auc"] > 0.7
+    assert r["pred"]["p_good"].notna().all()
+
+
+class _ZeroPoseModel:
+    """Predicts every joint at the hip centre (canonical normalised origin)."""
+
+    def predict(self, x, verbose=0, batch_size=None):
+        return np.zeros((len(x), 18, 2), dtype="float32")
+
+
+def test_deviation_is_actual_minus_predicted_in_pixels_and_torso_lengths():
+    seq = load_pose_json(BAD_SIDE)
+    d = DeviationModel(_ZeroPoseModel()).deviations(seq)
+    # a model that predicts the hip centre leaves deviation = joint - hip centre
+    expected_px = seq.keypoints_xy - hip_centre(seq.keypoints_xy)[:, None, :]
+    ok = np.isfinite(expected_px[..., 0])
+    np.testing.assert_allclose(d["dx_px"][ok], expected_px[..., 0][ok], atol=1e-6)
+    np.testing.assert_allclose(d["dy_px"][ok], expected_px[..., 1][ok], atol=1e-6)
+    np.testing.assert_allclose(d["dy_norm"][ok] * d["scale_px"], d["dy_px"][ok], atol=1e-6)
+    assert d["dx_norm"].shape == (len(seq), 18) and d["facing"] == "right"
+    # the nose is above and in front of the hips in a right-facing side view
+    s = {r["joint"]: r for r in DeviationModel(_ZeroPoseModel()).summarise(seq)}
+    assert "higher" in s["nose"]["direction"] and "forward" in s["nose"]["direction"]
+    mags = [r["magnitude"] for r in s.values()]
+    assert list(s.values())[0]["units"] == "torso_lengths"
+    assert mags == sorted(mags, reverse=True)
+
+
+def test_direction_words():
+    assert direction_words(0.08, -0.15, "right") == "0.15 torso lengths higher and 0.08 further forward than good form"
+    assert direction_words(0.08, -0.15, "left") == "0.15 torso lengths higher and 0.08 further back than good form"
+    assert direction_words(-0.3, 0.1, "right") == "0.30 torso lengths further back and 0.10 lower than good form"
+    assert "lifter's left" in direction_words(0.3, 0.1, "camera")
+
+
+def test_deviation_model_trains_saves_and_reloads(videos, tmp_path):
+    Z, _ = good_frames(videos[20:30])
+    model, hist, _ = fit_deviation_net(Z[:200], Z[200:260], "mlp", epochs=3, seed=0)
+    assert len(hist["loss"]) == 3 and np.isfinite(hist["val_loss"]).all()
+    save_deviation_model(model, tmp_path / "dev", {"net": "mlp"}, {"note": "test"})
+    seq = load_pose_json(BAD_SIDE)
+    a = DeviationModel(model).deviations(seq)
+    dm = load_deviation_model(tmp_path / "dev")
+    b = dm.deviations(seq)
+    np.testing.assert_array_equal(a["dx_norm"], b["dx_norm"])
+    rows = dm.summarise(seq, frame_mask=np.arange(len(seq)) < 10)
+    assert {"joint", "dx", "dy", "units", "dx_px", "dy_px", "magnitude", "direction"} <= set(rows[0])
+    with pytest.raises(ValueError, match="not a deviation model"):
+        import shutil
+        shutil.copytree(tmp_path / "dev", tmp_path / "wrong")
+        (tmp_path / "wrong" / "config.json").write_text(json.dumps({"kind": "classifier"}))
+        load_deviation_model(tmp_path / "wrong")
+
+
+@pytest.mark.parametrize("name,sub", [("03_train_classifier", "classifier"), ("04_train_deviation_model", "deviation")])
+def test_notebook_smoke_run(tmp_path, name, sub):
+    import nbformat
+    import papermill as pm
+
+    src = ROOT / "notebooks" / f"{name}.ipynb"
+    nb = nbformat.read(src, 4)
+    assert "parameters" in nb.cells[1].metadata.get("tags", [])
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")  # committed clean
+    pm.execute_notebook(str(src), str(tmp_path / f"{name}.ipynb"), cwd=str(ROOT / "notebooks"),
+                        parameters={"smoke": True, "run_dir": str(tmp_path / "run"), "include_user_videos": False},
+                        progress_bar=False, kernel_name="python3")
+    out = tmp_path / "run" / sub
+    for f in ("model.keras", "config.json", "metrics.json", "results.csv"):
+        assert (out / f).is_file(), f
+    cfg = json.loads((out / "config.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert cfg["smoke"] is True and metrics["notebook_seconds"] > 0
+    assert list(out.glob("curves_*.png"))
+    if sub == "classifier":
+        assert cfg["kind"] == "classifier" and cfg["window"] == 2
+        res = [r for r in metrics["results"] if r["view"] == "all"]
+        protos = {r["protocol"] for r in res}
+        assert {"(a) random frames", "(b) grouped", "(c) ESAP -> OpenPose lifters"} <= protos
+        assert all(0 <= r["frame_acc"] <= 1 for r in res)
+        clf = load_classifier(out)
+        p = clf.predict_frames(load_pose_json(BAD_SIDE))
+        assert np.isfinite(p).mean() > 0.9
+    else:
+        assert cfg["kind"] == "deviation" and cfg["net"] in ("linear", "mlp")
+        aucs = [r["video_auc"] for r in metrics["cv"] if r["view"] == "all"]
+        assert all(0 <= a <= 1 for a in aucs)
+        rows = load_deviation_model(out).summarise(load_pose_json(BAD_SIDE))
+        assert rows and rows[0]["magnitude"] >= rows[-1]["magnitude"]
