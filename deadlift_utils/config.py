@@ -25,7 +25,7 @@ POSES_DIR = INTERIM_DIR / "poses"
 POSE_MODELS_DIR = Path(os.environ.get("DEADLIFT_POSE_MODELS", PROJECT_ROOT / "models" / "pose"))
 
 # The read-only reference data beside the checkout (../shared/data); tests and the demo use it.
-SHARED_DATA_DIR = Path(os.environ.get("DEADLIFT_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+SHARED_DATA_DIR = Path(os.path.normpath(os.environ.get("DEADLIFT_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data")))
 ESAP_POSE_DIR = SHARED_DATA_DIR / "esap_pose"
 OPENPOSE_SEQUENCES_DIR = SHARED_DATA_DIR / "openpose_sequences"
 YFGD_DIR = SHARED_DATA_DIR / "videos" / "yfgd_small"
@@ -43,3 +43,10 @@ def require_dir(path: str | os.PathLike, what: str = "data folder") -> Path:
             f"(e.g. DATA={p} make demo, or the data_dir parameter of the notebook)."
         )
     return p
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """A path from a notebook parameter or the CLI: absolute as given, else relative to the
+    project root (so notebooks behave the same whatever folder papermill runs them in)."""
+    p = Path(path).expanduser()
+    return Path(os.path.normpath(p if p.is_absolute() else PROJECT_ROOT / p))

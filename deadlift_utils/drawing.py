@@ -46,3 +46,44 @@ def put_label(frame: np.ndarray, text: str, row: int = 0, colour=(255, 255, 255)
     cv2.putText(frame, text, (6, y0 + th - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, colour,
                 max(1, int(scale * 2)), cv2.LINE_AA)
     return frame
+
+
+def contact_sheet(videos: list[tuple[str, "os.PathLike"]], out_png: "os.PathLike", columns: int = 5,
+                  tile_width: int = 360, frames_per_video: int = 1) -> "Path":
+    """Tile frames of several videos (e.g. overlays) into one PNG a person checks at a glance.
+
+    videos: (caption, path) pairs. Takes `frames_per_video` evenly spaced frames of each
+    (1 = the middle frame). Videos that cannot be read get a grey tile with the caption.
+    """
+    import os
+    from pathlib import Path
+
+    tiles = []
+    for caption, path in videos:
+        cap = cv2.VideoCapture(str(path))
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        picks = [n // 2] if frames_per_video == 1 else np.linspace(0, max(n - 1, 0), frames_per_video).astype(int)
+        for k, idx in enumerate(picks):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, int(idx))
+            ok, frame = cap.read()
+            if not ok:
+                frame = np.full((int(tile_width * 9 / 16), tile_width, 3), 90, np.uint8)
+            h = int(round(frame.shape[0] * tile_width / frame.shape[1]))
+            tile = cv2.resize(frame, (tile_width, h), interpolation=cv2.INTER_AREA)
+            put_label(tile, caption if k == 0 else "")
+            tiles.append(tile)
+        cap.release()
+    if not tiles:
+        raise ValueError("contact_sheet: no videos given")
+    tile_h = max(t.shape[0] for t in tiles)
+    tiles = [cv2.copyMakeBorder(t, 0, tile_h - t.shape[0], 0, 0, cv2.BORDER_CONSTANT) for t in tiles]
+    while len(tiles) % columns:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".png", np.vstack(rows))
+    from .io_utils import atomic_write_bytes
+
+    atomic_write_bytes(out_png, buf.tobytes())
+    return out_png

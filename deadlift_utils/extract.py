@@ -188,15 +188,19 @@ def extract_folder(
     folder: str | os.PathLike,
     out_dir: str | os.PathLike,
     progress: bool = True,
+    max_videos: int | None = None,
     **kwargs,
 ) -> FolderResult:
     """Run `extract_video` on every video under `folder`; outputs mirror its sub-folders.
 
-    One model serves all videos. A video that fails is recorded in `.failed` with its
+    One model serves all videos. `max_videos` keeps only the first N (sorted) videos, for
+    quick trial runs. A video that fails is recorded in `.failed` with its
     message and the others still run.
     """
     folder, out_dir = Path(folder), Path(out_dir)
     videos = list_videos(folder) if folder.is_dir() else [folder]
+    if max_videos:
+        videos = videos[:int(max_videos)]
     result = FolderResult()
     backend = kwargs.pop("backend", "blazepose")
     variant = kwargs.pop("model_variant", "full")

@@ -58,7 +58,7 @@ class LabelWidget(_Stepper):
                  show_video: bool = True):
         super().__init__(len(videos))
         self.videos = [(vid, Path(p)) for vid, p in videos]
-        self.store = store or LabelStore()
+        self.store = store if store is not None else LabelStore()
         self.show_video = show_video
         labelled = set(self.store.df.loc[self.store.df["form"] != "", "video_id"])
         self.index = next((i for i, (vid, _) in enumerate(self.videos) if vid not in labelled), len(self.videos))
@@ -172,7 +172,7 @@ class ReviewWidget(_Stepper):
     def __init__(self, items: list[ReviewItem], store: ApprovalStore | None = None, show_video: bool = True):
         super().__init__(len(items))
         self.items = items
-        self.store = store or ApprovalStore()
+        self.store = store if store is not None else ApprovalStore()
         self.show_video = show_video
         decided = set(self.store.df.loc[self.store.df["decided_by"] == "user", "video_id"])
         self.index = next((i for i, it in enumerate(items) if it.video_id not in decided), len(items))

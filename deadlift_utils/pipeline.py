@@ -1,0 +1,203 @@
+"""Stage 5: rerun notebooks 01-05 in order with papermill, parameters from a YAML file.
+
+`run_pipeline(params_yaml, smoke=False, resume=None, data_dir=None)` writes, under
+outputs/runs/<run-id>/: each executed notebook (the record of the run), `params_used.yaml`
+(the parameters each notebook actually got) and `summary.json` (per step: status, seconds,
+key metrics). `--resume RUN_ID` keeps the steps that finished and reruns from the first one
+that did not, with the parameters saved for that run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from . import config
+from .io_utils import atomic_write_text
+
+NOTEBOOKS = ["01_label_videos", "02_extract_poses", "03_train_classifier",
+             "04_train_deviation_model", "05_evaluate_and_feedback"]
+NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
+
+
+def notebook_parameters(name: str) -> dict:
+    """The parameters a notebook declares, from its `parameters` cell (papermill's own parser)."""
+    import papermill as pm
+
+    return pm.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))
+
+
+def _coerce(name: str, key: str, value, declared: dict):
+    """Check a value against the notebook's declared type; convert strings papermill-style
+    ('5' -> 5, 'true' -> True) and say exactly what is wrong otherwise."""
+    spec = declared[key]
+    typ = (spec.get("inferred_type_name") or "").lower()
+    default = spec.get("default")
+    if typ in ("none", ""):
+        try:
+            typ = type(eval(default, {}, {})).__name__ if default else ""  # literal defaults only
+        except Exception:
+            typ = ""
+    try:
+        if typ == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise ValueError
+        if typ == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if typ == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if typ == "str":
+            if isinstance(value, (dict, list)):
+                raise ValueError
+            return str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"parameter {key!r} of {name} should be {typ}, got {value!r}. "
+                         f"Fix it in the params YAML.") from None
+    return value
+
+
+def build_parameters(params_yaml: str | os.PathLike, smoke: bool = False, data_dir: str | None = None,
+                     run_dir: Path | None = None) -> dict[str, dict]:
+    """Read the YAML and return {notebook: parameters}, with placeholders filled and types checked."""
+    params_yaml = config.resolve(params_yaml)
+    if not params_yaml.is_file():
+        raise FileNotFoundError(f"{params_yaml}: no such parameters file. Use params/demo.yaml as a template.")
+    try:
+        doc = yaml.safe_load(params_yaml.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{params_yaml}: not valid YAML ({e}).") from None
+    data = str(config.resolve(data_dir or doc.get("data_dir") or config.SHARED_DATA_DIR))
+    config.require_dir(data, "data folder")
+    subst = {"data_dir": data, "poses_dir": str(config.resolve(doc.get("poses_dir", "data/interim/poses"))),
+             "run_dir": str(run_dir or "")}
+    out = {}
+    for name in NOTEBOOKS:
+        values = dict((doc.get("notebooks") or {}).get(name) or {})
+        if smoke:
+            values.update((doc.get("smoke") or {}).get(name) or {})
+        declared = notebook_parameters(name)
+        if "run_dir" in declared:
+            values.setdefault("run_dir", "{run_dir}")
+        for key, value in list(values.items()):
+            if key not in declared:
+                raise ValueError(f"{params_yaml}: {name} has no parameter {key!r} "
+                                 f"(it has: {', '.join(declared)}).")
+            if isinstance(value, str):
+                value = value.format(**subst)
+            values[key] = _coerce(name, key, value, declared)
+        out[name] = values
+    return out
+
+
+def _metrics(name: str, run_dir: Path, params: dict) -> dict:
+    """A few numbers worth seeing at the end, read from what the step wrote."""
+    try:
+        if name == "02_extract_poses":
+            import pandas as pd
+
+            t = pd.read_csv(run_dir / "extraction.csv")
+            return {"videos": len(t), "mean_detection_rate": round(float(t["detection_rate"].mean()), 3),
+                    "flagged": int((t["flags"].fillna("") != "").sum())}
+        if name in ("03_train_classifier", "04_train_deviation_model"):
+            sub = "classifier" if name.startswith("03") else "deviation"
+            m = json.loads((run_dir / sub / "metrics.json").read_text())
+            return {k: v for k, v in m.items() if isinstance(v, (int, float, str)) and len(str(v)) < 60}
+        if name == "05_evaluate_and_feedback":
+            reports = sorted(Path(params.get("out_dir", run_dir / "analysis")).glob("*_report.json"))
+            if reports:
+                r = json.loads(reports[-1].read_text())
+                return {"video": Path(str(r.get("video"))).name, "verdict": r.get("verdict"),
+                        "reps": len(r.get("reps", [])), "feedback": (r.get("feedback") or {}).get("source")}
+    except (OSError, ValueError, KeyError):
+        pass
+    return {}
+
+
+def run_pipeline(params_yaml: str | os.PathLike = "params/demo.yaml", smoke: bool = False,
+                 resume: str | None = None, data_dir: str | None = None, run_id: str | None = None,
+                 steps: list[str] | None = None) -> dict:
+    """Execute the notebooks in order; returns the summary dict (also in summary.json)."""
+    import papermill as pm
+
+    if resume:
+        run_dir = config.RUNS_DIR / resume
+        if not (run_dir / "params_used.yaml").is_file():
+            raise FileNotFoundError(f"{run_dir}: no run to resume there (params_used.yaml missing). "
+                                    f"See the run ids in {config.RUNS_DIR}.")
+        params = yaml.safe_load((run_dir / "params_used.yaml").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    else:
+        run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + ("-smoke" if smoke else "")
+        run_dir = config.RUNS_DIR / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        params = build_parameters(params_yaml, smoke=smoke, data_dir=data_dir, run_dir=run_dir)
+        atomic_write_text(run_dir / "params_used.yaml", yaml.safe_dump(params, sort_keys=False))
+        summary = {}
+    summary.setdefault("run_id", run_dir.name)
+    summary.setdefault("smoke", smoke)
+    summary.setdefault("steps", {})
+    summary["run_dir"] = str(run_dir)
+
+    failed = False
+    for name in steps or NOTEBOOKS:
+        step = summary["steps"].get(name, {})
+        out_nb = run_dir / f"{name}.ipynb"
+        if step.get("status") == "ok" and out_nb.is_file():
+            print(f"{name}: done earlier, kept")
+            continue
+        if failed:
+            summary["steps"][name] = {"status": "not run"}
+            continue
+        print(f"{name}: running ...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(out_nb), parameters=params[name],
+                                cwd=str(config.PROJECT_ROOT), kernel_name="python3", progress_bar=False,
+                                log_output=False)
+            step = {"status": "ok", "seconds": round(time.perf_counter() - t0, 1),
+                    "metrics": _metrics(name, run_dir, params[name])}
+        except pm.PapermillExecutionError as e:
+            step = {"status": "failed", "seconds": round(time.perf_counter() - t0, 1),
+                    "error": f"{e.ename}: {e.evalue}"[:500], "cell": e.exec_count}
+            failed = True
+        except Exception as e:  # kernel died, notebook missing: record it, stop the chain
+            step = {"status": "failed", "seconds": round(time.perf_counter() - t0, 1),
+                    "error": f"{type(e).__name__}: {e}"[:500], "trace": traceback.format_exc()[-1500:]}
+            failed = True
+        summary["steps"][name] = step
+        atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+        print(f"{name}: {step['status']} in {step['seconds']} s", flush=True)
+    summary["status"] = "failed" if failed else "ok"
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"run {summary['run_id']} -> {summary['run_dir']}", f"{'step':28} {'status':8} {'seconds':>8}  metrics"]
+    for name, s in summary["steps"].items():
+        m = s.get("metrics") or {}
+        text = ", ".join(f"{k}={v}" for k, v in list(m.items())[:6]) if m else s.get("error", "")
+        lines.append(f"{name:28} {s.get('status', ''):8} {s.get('seconds', ''):>8}  {text}")
+    total = sum(s.get("seconds", 0) or 0 for s in summary["steps"].values())
+    lines.append(f"total {total:.0f} s; status {summary.get('status')}")
+    if summary.get("status") == "failed":
+        lines.append(f"fix the failing step, then resume: python -m deadlift_utils run --resume {summary['run_id']}")
+    return "\n".join(lines)
+
+
+def run_command(args) -> int:
+    summary = run_pipeline(args.params, smoke=args.smoke, resume=args.resume, data_dir=args.data_dir)
+    print(format_summary(summary))
+    return 0 if summary["status"] == "ok" else 1

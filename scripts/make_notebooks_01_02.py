@@ -1,0 +1,191 @@
+"""Generate notebooks 01 (label videos) and 02 (extract poses + review) without outputs.
+
+Run: .venv/bin/python scripts/make_notebooks_01_02.py
+"""
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def params(src: str):
+    return new_code_cell(src.strip(), metadata={"tags": ["parameters"]})
+
+
+def code(src: str):
+    return new_code_cell(src.strip())
+
+
+def md(src: str):
+    return new_markdown_cell(src.strip())
+
+
+def save(cells, name):
+    nb = new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"}})
+    nbformat.write(nb, NB_DIR / name)
+    print("wrote", NB_DIR / name)
+
+
+label_cells = [
+    md("""
+# 01 · Label videos
+
+Give each video its **form** (good / bad) and **camera view** (front ~0°, middle 30-60°, side ~90°).
+Every click is saved at once to `labels.csv`; reopen the notebook and it resumes at the first
+unlabelled video. The study's own labels (its `esap_pose` folder names) and the sample datasets'
+`labels.csv` files are imported first; an import never overwrites a label you gave.
+
+Under papermill (`batch = True`) nothing waits for clicks: the notebook imports and validates labels.
+"""),
+    params("""
+data_dir: str = "../shared/data/videos/yfgd_small"  # folder of videos to label (relative to the project root)
+labels_csv: str = "data/interim/labels.csv"  # where labels are saved
+import_esap: bool = True  # import the study's labels from its folder names
+esap_dir: str = "../shared/data/esap_pose"  # the study's pose files {good,bad}_{front,middle,side}/*.json
+import_label_csvs: str = "../shared/data/videos/yfgd_small/labels.csv;../shared/data/videos/kettlebell_errors/labels.csv"  # dataset labels.csv files to import, ';'-separated
+relabel: bool = False  # start at the first video instead of the first unlabelled one
+batch: bool = False  # True under papermill: import and validate only, no widget
+run_dir: str = "outputs/runs/manual"  # where this run's record goes
+"""),
+    code("""
+from pathlib import Path
+
+import pandas as pd
+
+from deadlift_utils import config, labels
+from deadlift_utils.widgets import LabelWidget
+
+store = labels.LabelStore(config.resolve(labels_csv))
+before = len(store)
+if import_esap:
+    store.add_missing(labels.esap_label_rows(config.resolve(esap_dir)))
+for csv in filter(None, import_label_csvs.split(";")):
+    store.add_missing(labels.csv_label_rows(config.resolve(csv), source=config.resolve(csv).parent.name))
+print(f"{store.path}: {len(store)} labels ({len(store) - before} imported now)")
+"""),
+    md("## What is labelled\nCounts by source, form and view (blank view = not known yet)."),
+    code("""
+summary = (store.df.assign(view=store.df["view"].replace("", "(unknown)"))
+           .groupby(["source", "form", "view"]).size().unstack(fill_value=0))
+summary
+"""),
+    md("## Label\nPick form and view, add a note if useful, then **Save** (saves and moves on). **Skip** moves on without saving; **Undo** steps back and removes the label just saved."),
+    code("""
+videos = labels.videos_to_label(config.resolve(data_dir))
+widget = LabelWidget(videos, store)
+if relabel:
+    widget.index = 0
+    widget._refresh()
+if batch:
+    print(f"batch mode: {len(videos)} videos in {data_dir}, "
+          f"{sum(store.get(v) is not None for v, _ in videos)} labelled")
+else:
+    display(widget)
+"""),
+    code("""
+out = config.resolve(run_dir)
+out.mkdir(parents=True, exist_ok=True)
+summary.to_csv(out / "labels_summary.csv")
+print("labels:", store.path)
+"""),
+]
+
+extract_cells = [
+    md("""
+# 02 · Extract poses and review them
+
+For every video: the lifter's 18 COCO keypoints on every `frame_stride`-th frame (the study: 5),
+smoothed over `smoothing_window` samples, saved as pose JSON, plus a skeleton video and an overlay
+video. The default backend is MediaPipe BlazePose, whose model files `make models` unpacks from
+registry packages; the study's OpenPose model works too if you supply its files.
+
+Then **review**: watch each overlay and skeleton, and approve or reject the video's pose quality.
+Videos with quality problems are flagged in red. Only approved videos feed training (notebooks 03-04).
+Under papermill (`batch = True`) undecided videos are approved automatically when their detection
+rate reaches `auto_approve_min_detection_rate` and they carry no flag; that is recorded as `auto`.
+"""),
+    params("""
+data_dirs: str = "../shared/data/videos/yfgd_small;../shared/data/videos/kettlebell_errors"  # video folders, ';'-separated
+poses_dir: str = "data/interim/poses"  # pose JSON + videos go to {poses_dir}/{folder name}/...
+approvals_csv: str = "data/interim/approvals.csv"  # review decisions
+frame_stride: int = 5  # process every Nth frame (study: 5)
+smoothing_window: int = 5  # centred smoothing window in samples (study: 5)
+backend: str = "blazepose"  # 'blazepose' (default, offline) or 'openpose' (needs the two files below)
+model_variant: str = "full"  # BlazePose 'lite', 'full' or 'heavy'
+openpose_prototxt: str = ""  # OpenPose COCO pose_deploy_linevec.prototxt (backend 'openpose')
+openpose_weights: str = ""  # OpenPose COCO pose_iter_440000.caffemodel (backend 'openpose')
+video_format: str = "mp4"  # 'mp4' (H.264) or 'webm' (VP8)
+max_videos: int = 0  # per folder (0: all; smoke runs use a few)
+batch: bool = False  # True under papermill: no widget, auto-approve by threshold
+auto_approve_min_detection_rate: float = 0.9  # batch mode threshold
+run_dir: str = "outputs/runs/manual"  # where the table and contact sheet go
+"""),
+    code("""
+import pandas as pd
+from IPython.display import Image, display
+
+from deadlift_utils import config
+from deadlift_utils.drawing import contact_sheet
+from deadlift_utils.extract import extract_folder
+from deadlift_utils.labels import ApprovalStore
+from deadlift_utils.quality import assess
+from deadlift_utils.widgets import ReviewWidget, auto_review, review_items
+
+out = config.resolve(run_dir)
+out.mkdir(parents=True, exist_ok=True)
+poses_root = config.resolve(poses_dir)
+"""),
+    md("## Extract\nFinished videos are reused (same parameters, newer than the video); a video that cannot be read is listed and the others go on."),
+    code("""
+rows, failures = [], []
+for folder in filter(None, data_dirs.split(";")):
+    folder = config.require_dir(config.resolve(folder), "video folder")
+    result = extract_folder(folder, poses_root / folder.name, frame_stride=frame_stride,
+                            smoothing_window=smoothing_window, backend=backend, model_variant=model_variant,
+                            video_format=video_format, max_videos=max_videos or None,
+                            openpose_prototxt=openpose_prototxt or None, openpose_weights=openpose_weights or None)
+    failures += result.failed
+    for r in result.done:
+        q = assess(r.sequence)
+        rows.append({"video_id": r.pose_path.relative_to(poses_root).with_suffix("").as_posix(),
+                     "frames": q.frames, "lifter_found": round(q.lifter_found_rate, 3),
+                     "detection_rate": round(q.detection_rate, 3), "mean_confidence": round(q.mean_confidence, 3),
+                     "flags": "; ".join(q.flags), "seconds": round(r.seconds, 1), "reused": r.skipped,
+                     "overlay": str(r.overlay_path or "")})
+table = pd.DataFrame(rows)
+table.to_csv(out / "extraction.csv", index=False)
+for video, message in failures:
+    print("FAILED:", message)
+table.drop(columns=["overlay"])
+"""),
+    md("## Contact sheet\nThe middle frame of every overlay, to check at a glance that the skeleton sits on the lifter."),
+    code("""
+with_video = table[table["overlay"] != ""]
+if len(with_video):
+    sheet = contact_sheet(list(zip(with_video["video_id"], with_video["overlay"])), out / "contact_sheet.png")
+    display(Image(filename=str(sheet)))
+"""),
+    md("## Review\n**Approve** if the skeleton follows the lifter through the lift; **Reject** if it is lost, jumps to someone else or misses limbs that matter. Add a reason; every click is saved to `approvals.csv`."),
+    code("""
+items = review_items(poses_root)
+store = ApprovalStore(config.resolve(approvals_csv))
+if batch:
+    print(auto_review(items, store, min_detection_rate=auto_approve_min_detection_rate))
+else:
+    review = ReviewWidget(items, store)
+    display(review)
+"""),
+    code("""
+store = ApprovalStore(config.resolve(approvals_csv))
+store.df.to_csv(out / "approvals_snapshot.csv", index=False)
+print(store.df["decision"].value_counts().to_string() if len(store) else "no decisions yet")
+"""),
+]
+
+if __name__ == "__main__":
+    save(label_cells, "01_label_videos.ipynb")
+    save(extract_cells, "02_extract_poses.ipynb")
