@@ -1,6 +1,6 @@
 """Measure the analysis stage on the shared data and print Markdown tables.
 
-    python scripts/benchmark_analysis.py [--pose-dir /tmp/shared_poses] [--timing-video V]
+    python scripts/benchmark_analysis.py [--pose-dir data/interim/poses] [--timing-video V]
                                          [--stride 2] [--skip-timing] [--out docs/analysis_results.md]
 
 1. Rep counts on the 20 yfgd_small + 8 kettlebell_errors videos vs the manual counts in
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deadlift_utils.analyze import analyze_pose, analyze_video, load_or_extract_pose  # noqa: E402
+from deadlift_utils import config  # noqa: E402
 from deadlift_utils.config import OPENPOSE_SEQUENCES_DIR, SHARED_DATA_DIR  # noqa: E402
 from deadlift_utils.io_utils import atomic_write_text  # noqa: E402
 from deadlift_utils.pose import load_pose_json  # noqa: E402
@@ -98,7 +99,7 @@ def timing(video: Path, stride: int, runs: int = 2):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pose-dir", action="append", default=None,
-                    help="folder(s) with <relative video path>.json poses (default /tmp/shared_poses)")
+                    help="folder(s) with <relative video path>.json poses (default data/interim/poses, where notebook 02 writes; missing poses are extracted)")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "deadlift_test_poses"),
                     help="where missing poses are extracted")
     ap.add_argument("--timing-video", default=str(VIDEOS / "yfgd_small" / "bad" / "bad_003.mp4"))
@@ -107,7 +108,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="also write the Markdown here")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore", RuntimeWarning)
-    pose_dirs = args.pose_dir or ["/tmp/shared_poses"]
+    pose_dirs = args.pose_dir or [str(config.POSES_DIR)]
 
     md = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}.", ""]
     exact, n, rows = rep_table(pose_dirs, args.cache)

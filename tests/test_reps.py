@@ -1,7 +1,7 @@
 """Rep segmentation: hysteresis, sampling, glitches, and the manual counts of the shared videos.
 
-The shared videos' poses are read from $DEADLIFT_SHARED_POSES (default /tmp/shared_poses,
-written by the extraction stage) and extracted into a reusable temp cache when missing.
+The shared videos' poses are extracted once into a reusable temp cache (or read from
+$DEADLIFT_SHARED_POSES when set, e.g. the data/interim/poses folder notebook 02 wrote).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from deadlift_utils.reps import count_reps, lift_signal, segment_reps
 
 FIXTURE = Path(__file__).parent / "fixtures" / "rep_counts.csv"
 VIDEOS_DIR = SHARED_DATA_DIR / "videos"
-POSE_DIRS = [Path(os.environ.get("DEADLIFT_SHARED_POSES", "/tmp/shared_poses"))]
+POSE_DIRS = [Path(os.environ["DEADLIFT_SHARED_POSES"])] if os.environ.get("DEADLIFT_SHARED_POSES") else []
 POSE_CACHE = Path(tempfile.gettempdir()) / "deadlift_test_poses"
 
 
