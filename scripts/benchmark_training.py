@@ -44,6 +44,12 @@ def main(argv=None):
     ap.add_argument("--deviation", default="linear,mlp,study_conv", help="deviation nets to compare ('' to skip)")
     ap.add_argument("--deviation-epochs", default="linear=150,mlp=150,study_conv=30")
     ap.add_argument("--deviation-folds", type=int, default=5)
+    ap.add_argument("--skip-classifier", action="store_true", help="only the deviation nets")
+    ap.add_argument("--parts", default="a,b,c", help="which protocols to run here (a,b,c); run parts in "
+                    "parallel processes with different --tag, then --render merges them")
+    ap.add_argument("--tag", default="", help="suffix of this process's CSV (classifier_protocols{tag}.csv)")
+    ap.add_argument("--render", action="store_true",
+                    help="only rebuild training_results.md from the CSVs already in --out")
     args = ap.parse_args(argv)
     if args.quick:
         args.folds, args.epochs, args.deviation_folds = 2, 3, 2
@@ -56,6 +62,12 @@ def main(argv=None):
     t_all = time.perf_counter()
 
     videos = load_training_videos()
+    if args.render:
+        return render(out, args, info, videos)
+    if args.skip_classifier:
+        (out / "deviation.md").write_text(run_deviation(videos, args, out))
+        print((out / "deviation.md").read_text())
+        return 0
     specs = [spec_by_name(s) for s in args.specs.split(",")] if args.specs else [dict(s) for s in ABLATION_SPECS]
     rows, seconds = [], {}
 
@@ -65,28 +77,31 @@ def main(argv=None):
         s.insert(0, "model", name)
         s["train_s"] = secs
         rows.append(s)
+        # written after every row so a long run's finished parts survive an interruption
+        pd.concat(rows, ignore_index=True)[COLS].to_csv(out / f"classifier_protocols{args.tag}.csv", index=False)
         print(f"{name:28s} {protocol:28s} frame_acc={s['frame_acc'].iloc[0]:.3f} "
               f"video_acc={s['video_acc_study_60pct'].iloc[0]:.3f} video_auc={s['video_auc'].iloc[0]:.3f} "
               f"({secs:.0f} s)", flush=True)
 
     # (a) the study's random frame split, for the baseline and the best grouped spec
-    for spec in [STUDY_SPEC] + [s for s in specs if s["name"] == "mlp_robust_win2"]:
+    parts = set(args.parts.split(","))
+    for spec in ([STUDY_SPEC] + [s for s in specs if s["name"] == "mlp_robust_win2"]) if "a" in parts else []:
         r = cross_validate(videos, spec, "random_frames", args.folds, args.epochs, args.seed)
         add(spec["name"], "(a) random frames", r["pred"], r["seconds"])
     # (b) grouped by recording, every spec (the ablation)
-    for spec in specs:
+    for spec in specs if "b" in parts else []:
         r = cross_validate(videos, spec, "grouped", args.folds, args.epochs, args.seed)
         add(spec["name"], "(b) grouped", r["pred"], r["seconds"])
         seconds[spec["name"]] = r["seconds"]
     # (c) transfer
     others = load_openpose_sequences()
-    tspecs = [spec_by_name(s) for s in args.transfer_specs.split(",") if s]
+    tspecs = [spec_by_name(s) for s in args.transfer_specs.split(",") if s] if "c" in parts else []
     for spec in tspecs:
         r = train_and_predict_other(videos, others, spec, args.epochs, args.seed)
         add(spec["name"], "(c) ESAP -> OpenPose lifters", r["pred"], r["seconds"])
         r = leave_one_lifter_out(videos, others, spec, args.epochs, args.seed)
         add(spec["name"], "(c) leave-one-lifter-out", r["pred"], r["seconds"])
-    for item in args.transfer:
+    for item in args.transfer if "c" in parts else []:
         pose_dir, labels = item.split("=", 1)
         tv = load_labelled_folder(pose_dir, labels, Path(pose_dir).name)
         if not tv:
@@ -114,6 +129,26 @@ def main(argv=None):
     text = "\n".join(md)
     (out / "training_results.md").write_text(text)
     print(text)
+    return 0
+
+
+def render(out: Path, args, info, videos) -> int:
+    """training_results.md from classifier_protocols.csv (+ deviation.md) already measured."""
+    table = pd.concat([pd.read_csv(f) for f in sorted(out.glob("classifier_protocols*.csv"))], ignore_index=True)
+    table = table.sort_values(["protocol", "model", "view"], kind="stable")
+    overall = table[table["view"] == "all"].drop(columns=["view"])
+    md = [f"# Training results (measured by scripts/benchmark_training.py)\n",
+          f"Rendered: {info['date_utc']}. Machine: {info['machine']} (shared with other jobs), "
+          f"Python {info['python']}. Settings: {args.folds} folds, {args.epochs} epochs per classifier fit, "
+          f"seed {args.seed}. Videos: {len({v.video_id for v in videos})} "
+          f"({len({v.group for v in videos})} recordings after merging near-duplicate clips).\n",
+          "## Classifier: protocol x model (all views)\n", results_markdown(overall),
+          "\n## Per view\n", results_markdown(table[table["view"] != "all"])]
+    if (out / "deviation.md").is_file():
+        md += ["\n## Deviation model (grouped CV, trained on good-form frames of training folds)\n",
+               (out / "deviation.md").read_text()]
+    (out / "training_results.md").write_text("\n".join(md))
+    print("\n".join(md))
     return 0
 
 
