@@ -127,20 +127,24 @@ def _metrics(name: str, run_dir: Path, params: dict) -> dict:
 
 def run_pipeline(params_yaml: str | os.PathLike = "params/demo.yaml", smoke: bool = False,
                  resume: str | None = None, data_dir: str | None = None, run_id: str | None = None,
-                 steps: list[str] | None = None) -> dict:
-    """Execute the notebooks in order; returns the summary dict (also in summary.json)."""
+                 steps: list[str] | None = None, runs_dir: str | os.PathLike | None = None) -> dict:
+    """Execute the notebooks in order; returns the summary dict (also in summary.json).
+
+    runs_dir: where run folders go (default outputs/runs).
+    """
     import papermill as pm
 
+    runs_dir = config.resolve(runs_dir) if runs_dir else config.RUNS_DIR
     if resume:
-        run_dir = config.RUNS_DIR / resume
+        run_dir = runs_dir / resume
         if not (run_dir / "params_used.yaml").is_file():
             raise FileNotFoundError(f"{run_dir}: no run to resume there (params_used.yaml missing). "
-                                    f"See the run ids in {config.RUNS_DIR}.")
+                                    f"See the run ids in {runs_dir}.")
         params = yaml.safe_load((run_dir / "params_used.yaml").read_text())
         summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
     else:
         run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + ("-smoke" if smoke else "")
-        run_dir = config.RUNS_DIR / run_id
+        run_dir = runs_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         params = build_parameters(params_yaml, smoke=smoke, data_dir=data_dir, run_dir=run_dir)
         atomic_write_text(run_dir / "params_used.yaml", yaml.safe_dump(params, sort_keys=False))

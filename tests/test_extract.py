@@ -57,10 +57,15 @@ def test_streamed_smoothing_equals_smoothing_the_raw_series(kettlebell_clip, tmp
     np.testing.assert_allclose(smooth.sequence.keypoints_xy, expected, atol=0.02, equal_nan=True)
 
 
-def test_second_run_reuses_a_valid_result_and_redo_recomputes(extracted, side_clip):
-    again = extract_video(side_clip, extracted.pose_path.parent, frame_stride=5, smoothing_window=5)
+def test_second_run_reuses_a_valid_result_and_redo_recomputes(extracted, side_clip, tmp_path):
+    import shutil
+
+    work = tmp_path / "poses"
+    shutil.copytree(extracted.pose_path.parent, work)   # the shared fixture's files stay untouched
+    again = extract_video(side_clip, work, frame_stride=5, smoothing_window=5)
     assert again.skipped
-    other = extract_video(side_clip, extracted.pose_path.parent, frame_stride=5, smoothing_window=3,
+    np.testing.assert_array_equal(again.sequence.keypoints_xy, load_pose_json(extracted.pose_path).keypoints_xy)
+    other = extract_video(side_clip, work, frame_stride=5, smoothing_window=3,
                           write_videos=False)
     assert not other.skipped and other.sequence.smoothing_window == 3
 

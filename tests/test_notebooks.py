@@ -1,0 +1,70 @@
+"""Notebook hygiene and the papermill parameter handling."""
+import json
+
+import nbformat
+import papermill as pm
+import pytest
+
+from deadlift_utils import config
+from deadlift_utils.pipeline import NOTEBOOKS, build_parameters
+
+NB_DIR = config.PROJECT_ROOT / "notebooks"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_notebook_has_no_outputs_and_a_parseable_parameters_cell(name):
+    nb = nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    for c in code:
+        assert c.outputs == [] and c.execution_count is None, f"{name} has outputs: strip them"
+    # papermill must understand every parameter line (it silently drops lines it cannot parse)
+    lines = [l for l in code[0].source.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    declared = pm.inspect_notebook(str(NB_DIR / f"{name}.ipynb"))
+    assert len(declared) == len(lines), f"papermill parsed {sorted(declared)} of {lines}"
+    for l in lines:
+        assert "#" in l, f"{name}: parameter without a comment: {l}"
+
+
+def test_every_notebook_in_the_folder_is_in_the_pipeline():
+    assert sorted(p.stem for p in NB_DIR.glob("*.ipynb")) == NOTEBOOKS
+
+
+def test_demo_parameters_fill_placeholders_and_types():
+    params = build_parameters("params/demo.yaml", run_dir="/tmp/run-x")
+    p02 = params["02_extract_poses"]
+    assert p02["frame_stride"] == 5 and isinstance(p02["frame_stride"], int)
+    assert p02["data_dirs"].startswith(str(config.SHARED_DATA_DIR))
+    assert params["05_evaluate_and_feedback"]["classifier_dir"] == "/tmp/run-x/classifier"
+    smoke = build_parameters("params/demo.yaml", smoke=True, run_dir="/tmp/run-x")
+    assert smoke["03_train_classifier"]["smoke"] is True and smoke["02_extract_poses"]["max_videos"] == 2
+
+
+def _yaml(tmp_path, body):
+    p = tmp_path / "p.yaml"
+    p.write_text(body)
+    return p
+
+
+def test_strings_are_converted_like_papermill_and_wrong_types_are_named(tmp_path):
+    ok = _yaml(tmp_path, "notebooks:\n  02_extract_poses:\n    frame_stride: '10'\n    batch: 'true'\n")
+    p = build_parameters(ok)["02_extract_poses"]
+    assert p["frame_stride"] == 10 and p["batch"] is True
+    bad = _yaml(tmp_path, "notebooks:\n  02_extract_poses:\n    frame_stride: ten\n")
+    with pytest.raises(ValueError, match="frame_stride.*should be int"):
+        build_parameters(bad)
+    unknown = _yaml(tmp_path, "notebooks:\n  02_extract_poses:\n    stride: 3\n")
+    with pytest.raises(ValueError, match="no parameter 'stride'"):
+        build_parameters(unknown)
+
+
+def test_missing_data_folder_says_how_to_point_at_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make demo"):
+        build_parameters("params/demo.yaml", data_dir=str(tmp_path / "nowhere"))
+
+
+def test_missing_or_broken_params_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="demo.yaml"):
+        build_parameters(tmp_path / "none.yaml")
+    with pytest.raises(ValueError, match="YAML"):
+        build_parameters(_yaml(tmp_path, "notebooks: [unclosed"))
