@@ -178,6 +178,11 @@ def _cached_estimator(backend: str, variant: str, options: dict) -> _CachedEstim
     with _CACHE_LOCK:
         est = _ESTIMATORS.get(key)
         if est is None:
+            # Dask keeps its executor threads, but a thread that did end must not keep a model.
+            alive = {t.ident for t in threading.enumerate()}
+            gone = [k for k in _ESTIMATORS if k[-1] not in alive]
+            for k in gone:
+                _ESTIMATORS.pop(k).close()
             est = _ESTIMATORS[key] = _CachedEstimator(backend, variant, options)
     return est
 
@@ -502,15 +507,17 @@ def run_batch(
 
             bar = tqdm(total=len(futures), desc="videos", unit="video")
         last_write = time.perf_counter()
+        counts = {st: len(result.by_status(st)) for st in STATUSES}
         for fut, value in as_completed(futures, with_results=True, raise_errors=False):
             if isinstance(value, dict):
                 row = VideoRow(**value)
             else:  # the task itself did not run to the end: a killed worker, a lost connection
                 row = VideoRow(str(futures[fut]), "failed", error=f"{futures[fut]}: {type(value).__name__}: {value}")
             result.rows.append(row)
+            counts[row.status] += 1
             result.wall_seconds = time.perf_counter() - t_submit
             if bar is not None:
-                bar.set_postfix({s: len(result.by_status(s)) for s in STATUSES}, refresh=False)
+                bar.set_postfix(counts, refresh=False)
                 bar.update(1)
             if time.perf_counter() - last_write >= SUMMARY_EVERY_S:
                 atomic_write_text(summary_path, _summary(result, input_folder, out_dir, "running", started,
