@@ -493,6 +493,7 @@ def run_batch(
         note = f"Dask dashboard: {dashboard}" if dashboard else "no Dask dashboard (pip install 'bokeh>=3.1' for one)"
         print(f"batch: {len(jobs)} video(s) on {where}; {note}", flush=True)
     state = "interrupted"
+    bar = None
     try:
         from distributed import as_completed
 
@@ -501,7 +502,6 @@ def run_batch(
         batch_id = uuid.uuid4().hex[:8]
         futures = {client.submit(process_video, str(v), str(sub), options, key=f"deadlift-{batch_id}-{i}",
                                  retries=0): v for i, (v, sub) in enumerate(jobs)}
-        bar = None
         if progress:
             from tqdm.auto import tqdm
 
@@ -523,11 +523,11 @@ def run_batch(
                 atomic_write_text(summary_path, _summary(result, input_folder, out_dir, "running", started,
                                                          len(futures) + len(clashes) - len(result.rows)))
                 last_write = time.perf_counter()
-        if bar is not None:
-            bar.close()
         result.wall_seconds = time.perf_counter() - t_submit
         state = "finished"
     finally:
+        if bar is not None:
+            bar.close()
         result.rows.sort(key=lambda r: r.video)
         try:
             atomic_write_text(summary_path, _summary(result, input_folder, out_dir, state, started,
