@@ -192,7 +192,8 @@ def test_batch_runs_through_a_scheduler_and_two_worker_processes_started_with_th
 
 
 def test_a_bad_file_is_recorded_as_failed_and_the_rest_finish_with_analysis(tmp_path, capsys):
-    folder = _link_videos(tmp_path / "in", ["correct_side.mp4", "knee_dominant_side.mp4"])
+    folder = _link_videos(tmp_path / "in", ["correct_side.mp4"])
+    _link_videos(folder / "sub", ["knee_dominant_side.mp4"])  # outputs mirror sub-folders
     (folder / "broken.mp4").write_text("this is not a video\n")
     out = tmp_path / "out"
     args = argparse.Namespace(input_folder=str(folder), out=str(out), workers=2, scheduler=None, analyze=True,
@@ -207,7 +208,7 @@ def test_a_bad_file_is_recorded_as_failed_and_the_rest_finish_with_analysis(tmp_
     assert summary["totals"]["failed"] == 1 and summary["totals"]["done"] == 2
     assert summary["failed"][0]["video"] == str(folder / "broken.mp4")
     assert "cannot be opened as a video" in summary["failed"][0]["error"]
-    for stem in ("correct_side", "knee_dominant_side"):
+    for stem in ("correct_side", "sub/knee_dominant_side"):
         assert _valid_pose(out / f"{stem}.json", folder / f"{stem}.mp4")
         report = json.loads((out / f"{stem}_report.json").read_text())
         assert report["schema"] == "deadlift-analysis/1" and report["frame_stride"] == STRIDE
