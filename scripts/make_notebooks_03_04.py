@@ -73,11 +73,13 @@ tf_threads: int = 2  # CPU threads for TensorFlow (the machine is shared)
 esap_dir: str = "../shared/data/esap_pose"  # the study's pose files ({good,bad}_{view}/*.json), relative to the project
 openpose_dir: str = "../shared/data/openpose_sequences"  # 5 other lifters, OpenPose (transfer test)
 include_user_videos: bool = True  # add videos labelled and approved in notebooks 01-02
+labels_csv: str = "data/interim/labels.csv"  # labels saved by notebook 01
+approvals_csv: str = "data/interim/approvals.csv"  # review decisions saved by notebook 02
 epochs: int = 40  # epochs per classifier fit
 folds: int = 5  # grouped cross-validation folds
 ablation: str = "study_mlp_raw,study_mlp_norm,mlp_norm_angles,mlp_norm_angles_mask,mlp_norm_angles_mask_win2,mlp_robust,mlp_robust_win2,hgb_norm_angles_win2"  # specs compared in (b)
 final_spec: str = "mlp_robust_win2"  # the spec saved as the model (see the transfer results)
-transfer_pose_dirs: str = "/tmp/shared_poses/yfgd_small=../shared/data/videos/yfgd_small/labels.csv;/tmp/shared_poses/kettlebell_errors=../shared/data/videos/kettlebell_errors/labels.csv"  # POSE_DIR=LABELS_CSV;... (skipped when absent)
+transfer_pose_dirs: str = "data/interim/poses/yfgd_small|../shared/data/videos/yfgd_small/labels.csv;data/interim/poses/kettlebell_errors|../shared/data/videos/kettlebell_errors/labels.csv"  # POSE_DIR|LABELS_CSV pairs, ';'-separated (skipped when absent)
 ''', tags=["parameters"]),
     code(SETUP + '''
 from deadlift_utils.dataset import load_training_videos, load_openpose_sequences, video_table
@@ -94,7 +96,8 @@ print(machine_info())
 '''),
     md("## The data\nThe study's 56 videos (plus any you labelled and approved). Note how view and form are confounded: most bad videos are side views."),
     code('''
-videos = load_training_videos(esap_dir, include_user=include_user_videos)
+videos = load_training_videos(esap_dir, include_user=include_user_videos,
+                              labels_csv=project_path(labels_csv), approvals_csv=project_path(approvals_csv))
 vt = video_table(videos)
 display(pd.crosstab(vt["view"], vt["form"], margins=True))
 print(f"{len(vt)} videos in {vt['group'].nunique()} recordings; merged near-duplicates:")
@@ -160,13 +163,13 @@ print("saved", sorted(p.name for p in out_dir.iterdir()))
 from deadlift_utils.models import load_classifier
 clf = load_classifier(out_dir)
 for item in [s for s in transfer_pose_dirs.split(";") if s.strip()]:
-    pose_dir, labels_csv = item.split("=", 1)
-    labels_csv, pose_dir = project_path(labels_csv), project_path(pose_dir)
-    if not pose_dir.is_dir():
-        print(f"skipped {pose_dir}: no poses yet (python -m deadlift_utils extract VIDEO_FOLDER --out {pose_dir})")
+    t_pose_dir, t_labels = item.split("|", 1)
+    t_labels, t_pose_dir = project_path(t_labels), project_path(t_pose_dir)
+    if not t_pose_dir.is_dir():
+        print(f"skipped {t_pose_dir}: no poses yet (python -m deadlift_utils extract VIDEO_FOLDER --out {t_pose_dir})")
         continue
-    res = evaluate_transfer_folder(out_dir, pose_dir, labels_csv, Path(pose_dir).name)
-    s = res["summary"]; s.insert(0, "protocol", f"(c) ESAP -> {Path(pose_dir).name} (saved model)"); s.insert(0, "model", final_spec)
+    res = evaluate_transfer_folder(out_dir, t_pose_dir, t_labels, Path(t_pose_dir).name)
+    s = res["summary"]; s.insert(0, "protocol", f"(c) ESAP -> {t_pose_dir.name} (saved model)"); s.insert(0, "model", final_spec)
     rows.append(s)
     display(s.round(3)); display(res["videos"].round(3))
 table = pd.concat(rows, ignore_index=True)
@@ -223,12 +226,14 @@ seed: int = 0  # numpy / python / TensorFlow seed
 tf_threads: int = 2  # CPU threads for TensorFlow (the machine is shared)
 esap_dir: str = "../shared/data/esap_pose"  # the study's pose files, relative to the project
 include_user_videos: bool = True  # add videos labelled and approved in notebooks 01-02
+labels_csv: str = "data/interim/labels.csv"  # labels saved by notebook 01
+approvals_csv: str = "data/interim/approvals.csv"  # review decisions saved by notebook 02
 models: str = "linear,mlp,study_conv"  # deviation nets to compare
 epochs: int = 150  # max epochs for linear / mlp (early stopping on held-out training groups)
 study_conv_epochs: int = 20  # max epochs for the study's conv net (the study: 750; ~7 s/epoch here)
 patience: int = 40  # early-stopping patience (epochs)
 folds: int = 5  # grouped cross-validation folds
-final_model: str = "auto"  # net to save: 'auto' = best video AUC in cross-validation
+final_model: str = "auto"  # net to save; 'auto' picks the best video AUC in cross-validation
 ''', tags=["parameters"]),
     code(SETUP + '''
 from deadlift_utils.dataset import load_training_videos, video_table
@@ -240,7 +245,8 @@ if smoke:
     epochs, study_conv_epochs, folds, models = 2, 2, 2, "linear,mlp"
 out_dir = run_dir / "deviation"
 out_dir.mkdir(parents=True, exist_ok=True)
-videos = load_training_videos(esap_dir, include_user=include_user_videos)
+videos = load_training_videos(esap_dir, include_user=include_user_videos,
+                              labels_csv=project_path(labels_csv), approvals_csv=project_path(approvals_csv))
 vt = video_table(videos)
 display(pd.crosstab(vt["view"], vt["form"], margins=True))
 '''),

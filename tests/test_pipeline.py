@@ -1,0 +1,121 @@
+"""The whole chain 01 -> 05 through papermill in smoke mode, as `make smoke` runs it.
+
+Every path the notebooks write to (labels, approvals, poses, runs) is redirected into a temp
+folder, so the tests never touch the project's own data/ or outputs/.
+"""
+import json
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from deadlift_utils import config
+from deadlift_utils.pipeline import NOTEBOOKS, format_summary, notebook_parameters, run_pipeline
+from deadlift_utils.pose import load_pose_json
+
+pytestmark = pytest.mark.slow
+
+
+def _isolated_params(tmp):
+    doc = yaml.safe_load((config.PROJECT_ROOT / "params" / "demo.yaml").read_text())
+    doc["poses_dir"] = str(tmp / "poses")
+    paths = {"labels_csv": str(tmp / "labels.csv"), "approvals_csv": str(tmp / "approvals.csv")}
+    for name in NOTEBOOKS:
+        declared = notebook_parameters(name)
+        for key, value in paths.items():
+            if key in declared:
+                doc["notebooks"].setdefault(name, {})[key] = value
+    assert "labels_csv" in doc["notebooks"]["01_label_videos"]
+    assert "approvals_csv" in doc["notebooks"]["02_extract_poses"]
+    path = tmp / "params.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pipeline")
+    params = _isolated_params(tmp)
+    summary = run_pipeline(params, smoke=True, runs_dir=tmp / "runs", run_id="first")
+    print(format_summary(summary))
+    return summary, tmp, params
+
+
+def _numbers(d, prefix=""):
+    """Flatten the numeric leaves of a metrics dict (training times excluded)."""
+    out = {}
+    for k, v in d.items():
+        if "second" in k or "time" in k or k in ("date_utc", "machine"):
+            continue
+        if isinstance(v, dict):
+            out.update(_numbers(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[prefix + k] = v
+    return out
+
+
+def test_smoke_pipeline_runs_every_notebook_and_writes_their_outputs(smoke_run):
+    summary, tmp, _ = smoke_run
+    run = tmp / "runs" / "first"
+    assert summary["status"] == "ok", format_summary(summary)
+    assert list(summary["steps"]) == NOTEBOOKS
+    for name in NOTEBOOKS:
+        nb = nbformat.read(run / f"{name}.ipynb", as_version=4)
+        assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name} ran without output"
+    used = yaml.safe_load((run / "params_used.yaml").read_text())
+    assert used["03_train_classifier"]["smoke"] is True
+    # 01: the study's labels imported into the temp labels file
+    labels = pd.read_csv(tmp / "labels.csv", dtype=str, keep_default_na=False)
+    assert (labels["source"] == "esap").sum() == 56
+    # 02: real poses of two kettlebell clips, auto-approved and recorded as such
+    poses = sorted((tmp / "poses" / "kettlebell_errors").glob("*.json"))
+    assert len(poses) == 2
+    for p in poses:
+        seq = load_pose_json(p)
+        assert seq.frame_stride == 15 and seq.detection_rate() > 0.9
+    approvals = pd.read_csv(tmp / "approvals.csv", dtype=str, keep_default_na=False)
+    assert set(approvals["decided_by"]) == {"auto"} and len(approvals) == 2
+    assert (run / "contact_sheet.png").stat().st_size > 10_000
+    # 03 / 04: models with their config and metrics beside them
+    for sub in ("classifier", "deviation"):
+        files = {p.name for p in (run / sub).iterdir()}
+        assert {"model.keras", "config.json", "metrics.json"} <= files, files
+        json.loads((run / sub / "config.json").read_text())
+    # 05: a report with the contract's fields
+    report = json.loads(next((run / "analysis").glob("*_report.json")).read_text())
+    assert report["verdict"] in ("good", "bad", "unknown")
+    assert report["feedback"]["source"] == "offline"     # no key in tests
+    assert isinstance(report["reps"], list) and len(report["reps"]) >= 3
+    assert summary["steps"]["05_evaluate_and_feedback"]["metrics"]["verdict"] == report["verdict"]
+
+
+def test_same_parameters_and_data_give_the_same_metrics(smoke_run):
+    summary, tmp, params = smoke_run
+    again = run_pipeline(params, smoke=True, runs_dir=tmp / "runs", run_id="second")
+    assert again["status"] == "ok", format_summary(again)
+    for sub in ("classifier", "deviation"):
+        a = _numbers(json.loads((tmp / "runs" / "first" / sub / "metrics.json").read_text()))
+        b = _numbers(json.loads((tmp / "runs" / "second" / sub / "metrics.json").read_text()))
+        assert a.keys() == b.keys() and a, sub
+        for k in a:
+            assert np.isclose(a[k], b[k], rtol=1e-6, atol=1e-9), (sub, k, a[k], b[k])
+
+
+def test_resume_keeps_finished_steps_and_reruns_the_rest(smoke_run):
+    _, tmp, params = smoke_run
+    run = tmp / "runs" / "first"
+    summary = json.loads((run / "summary.json").read_text())
+    summary["steps"]["05_evaluate_and_feedback"] = {"status": "failed", "error": "simulated"}
+    (run / "summary.json").write_text(json.dumps(summary))
+    before = {n: (run / f"{n}.ipynb").stat().st_mtime_ns for n in NOTEBOOKS[:4]}
+    resumed = run_pipeline(resume="first", runs_dir=tmp / "runs")
+    assert resumed["status"] == "ok"
+    assert {n: (run / f"{n}.ipynb").stat().st_mtime_ns for n in NOTEBOOKS[:4]} == before
+    assert resumed["steps"]["05_evaluate_and_feedback"]["status"] == "ok"
+
+
+def test_resume_of_an_unknown_run_says_where_runs_are(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no run to resume"):
+        run_pipeline(resume="nope", runs_dir=tmp_path)
