@@ -272,7 +272,7 @@ def explain_failure(page, name: str):
     """On failure: a screenshot of the page and the notebook's error output in the message."""
     try:
         yield
-    except BaseException as e:
+    except (Exception, pytest.fail.Exception) as e:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / f"FAILED_{name}.png"
         errors = []
