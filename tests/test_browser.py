@@ -131,7 +131,7 @@ def work(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lab(work):
     """JupyterLab from the venv on 127.0.0.1:<free port>, rooted at the work folder.
-    Yields (base_url, token); the whole process group is killed afterwards."""
+    Yields (base_url, token); afterwards the server and its kernels are stopped."""
     root = work["root"]
     token = secrets.token_hex(16)
     port = _free_port()
@@ -201,6 +201,10 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1600})
     pg = context.new_page()
     pg.set_default_timeout(60_000)
+    # Everything must come from the local server (the closed network refuses the rest).
+    pg.outside_requests = []
+    pg.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "blob:", "data:"))
+          else pg.outside_requests.append(r.url))
     try:
         yield pg
     finally:
@@ -351,6 +355,7 @@ def test_review_widget_buttons_write_approvals_and_videos_play(page, lab, work, 
         expect(header).to_contain_text("All 2 videos reviewed")
         save_screenshot(widget, "review_widget_done.png", tmp_path)
     (ARTIFACTS / "video_playback.json").write_text(json.dumps(playback, indent=1))
+    assert not page.outside_requests, f"requests outside 127.0.0.1: {page.outside_requests[:5]}"
 
     df = poll_csv(work["approvals_csv"], 2)
     assert len(df) == 2, df
@@ -360,6 +365,10 @@ def test_review_widget_buttons_write_approvals_and_videos_play(page, lab, work, 
     assert (got.loc[second, "decision"], got.loc[second, "reason"]) == ("rejected", "lost the arms")
     assert (got["decided_by"] == "user").all()
     assert got.loc[first, "pose_path"] == str(work["poses"] / "clips" / f"{CLIPS[0]}.json")
+    # The notebook ran through (its last cell wrote the snapshot) and reused the fixture's poses.
+    extraction = pd.read_csv(work["run_dir"] / "02" / "extraction.csv")
+    assert sorted(extraction["video_id"]) == [first, second] and extraction["reused"].all(), extraction
+    assert (work["run_dir"] / "02" / "approvals_snapshot.csv").is_file()
 
 
 def test_label_widget_buttons_write_labels(page, lab, work, tmp_path):
@@ -392,6 +401,7 @@ def test_label_widget_buttons_write_labels(page, lab, work, tmp_path):
         save.click()
         expect(header).to_contain_text("All 2 videos done")
         save_screenshot(widget, "label_widget_done.png", tmp_path)
+    assert not page.outside_requests, f"requests outside 127.0.0.1: {page.outside_requests[:5]}"
 
     df = poll_csv(work["labels_csv"], 2)
     assert len(df) == 2, df
@@ -401,3 +411,4 @@ def test_label_widget_buttons_write_labels(page, lab, work, tmp_path):
     assert tuple(got.loc[second, ["form", "view", "note"]]) == ("bad", "front", "")
     assert (got["source"] == "user").all()
     assert got.loc[first, "path"] == str(work["clips"] / f"{CLIPS[0]}.mp4")
+    assert (work["run_dir"] / "01" / "labels_summary.csv").is_file(), "notebook 01 did not run to its end"
