@@ -26,8 +26,9 @@ def _video_widget(path: Path | None, width: str = "100%") -> W.Widget:
     if Path(path).stat().st_size > MAX_EMBED_BYTES:
         return W.HTML(f"<i>{html.escape(str(path))} is too large to embed; open it in a player.</i>")
     fmt = Path(path).suffix.lstrip(".").lower()
+    # Capped height so a portrait phone clip doesn't push the buttons below the fold.
     return W.Video(value=Path(path).read_bytes(), format=fmt, autoplay=True, loop=True, controls=True,
-                   layout=W.Layout(width=width))
+                   layout=W.Layout(max_width=width, max_height="60vh"))
 
 
 class _Stepper:
@@ -123,6 +124,8 @@ class LabelWidget(_Stepper):
         if self.done:
             self.header.value = f"<h3>All {self.n} videos done</h3><p>{labelled} labels in {self.store.path}</p>"
             self.video_box.children = ()
+            self.form_buttons.value = self.view_buttons.value = None
+            self.note.value = ""
             for w in (self.save_button, self.skip_button):
                 w.disabled = True
             return
@@ -230,6 +233,7 @@ class ReviewWidget(_Stepper):
          "Skip": lambda: self.skip(reason), "Undo": self.undo}[name]()
 
     def _refresh(self) -> None:
+        self.reason.value = ""
         counts = self.store.df["decision"].value_counts().to_dict()
         summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no decisions yet"
         if self.done:
@@ -246,7 +250,6 @@ class ReviewWidget(_Stepper):
                              f"mean keypoint confidence <b>{q.mean_confidence:.2f}</b>. So far: {summary}</p>")
         self.flags.value = ("<p style='color:#b00'><b>Check:</b> " + html.escape("; ".join(q.flags)) + "</p>"
                             if q.flags else "<p style='color:#070'>No quality problems found.</p>")
-        self.reason.value = ""
         for n in ("Approve", "Reject", "Skip"):
             self.buttons[n].disabled = False
         if self.show_video:
