@@ -47,7 +47,7 @@ def _numbers(d, prefix=""):
     """Flatten the numeric leaves of a metrics dict (training times excluded)."""
     out = {}
     for k, v in d.items():
-        if "second" in k or "time" in k or k in ("date_utc", "machine"):
+        if "second" in k or "time" in k or k.endswith("_s") or k in ("date_utc", "machine"):
             continue
         if isinstance(v, dict):
             out.update(_numbers(v, f"{prefix}{k}."))
