@@ -47,6 +47,7 @@ def main(argv=None):
     ap.add_argument("--skip-classifier", action="store_true", help="only the deviation nets")
     ap.add_argument("--parts", default="a,b,c", help="which protocols to run here (a,b,c); run parts in "
                     "parallel processes with different --tag, then --render merges them")
+    ap.add_argument("--skip-openpose", action="store_true", help="in part c, only the --transfer folders")
     ap.add_argument("--tag", default="", help="suffix of this process's CSV (classifier_protocols{tag}.csv)")
     ap.add_argument("--render", action="store_true",
                     help="only rebuild training_results.md from the CSVs already in --out")
@@ -96,7 +97,7 @@ def main(argv=None):
     # (c) transfer
     others = load_openpose_sequences()
     tspecs = [spec_by_name(s) for s in args.transfer_specs.split(",") if s] if "c" in parts else []
-    for spec in tspecs:
+    for spec in tspecs if not args.skip_openpose else []:
         r = train_and_predict_other(videos, others, spec, args.epochs, args.seed)
         add(spec["name"], "(c) ESAP -> OpenPose lifters", r["pred"], r["seconds"])
         r = leave_one_lifter_out(videos, others, spec, args.epochs, args.seed)
@@ -135,7 +136,8 @@ def main(argv=None):
 def render(out: Path, args, info, videos) -> int:
     """training_results.md from classifier_protocols.csv (+ deviation.md) already measured."""
     table = pd.concat([pd.read_csv(f) for f in sorted(out.glob("classifier_protocols*.csv"))], ignore_index=True)
-    table = table.sort_values(["protocol", "model", "view"], kind="stable")
+    # parallel parts may measure the same row twice (deterministic, so identical): keep one
+    table = table.drop_duplicates(["model", "protocol", "view"]).sort_values(["protocol", "model"], kind="stable")
     overall = table[table["view"] == "all"].drop(columns=["view"])
     md = [f"# Training results (measured by scripts/benchmark_training.py)\n",
           f"Rendered: {info['date_utc']}. Machine: {info['machine']} (shared with other jobs), "
@@ -147,6 +149,11 @@ def render(out: Path, args, info, videos) -> int:
     if (out / "deviation.md").is_file():
         md += ["\n## Deviation model (grouped CV, trained on good-form frames of training folds)\n",
                (out / "deviation.md").read_text()]
+    elif (out / "run_dev.log").is_file():  # a deviation run still in progress: its finished tables
+        lines = [ln for ln in (out / "run_dev.log").read_text().splitlines()
+                 if ln.strip() and "warn" not in ln.lower() and "retracing" not in ln]
+        md += ["\n## Deviation model (grouped CV; finished nets of a run still in progress, as printed)\n",
+               "```", *lines, "```"]
     (out / "training_results.md").write_text("\n".join(md))
     print("\n".join(md))
     return 0

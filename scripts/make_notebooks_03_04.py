@@ -78,7 +78,7 @@ approvals_csv: str = "data/interim/approvals.csv"  # review decisions saved by n
 epochs: int = 40  # epochs per classifier fit
 folds: int = 5  # grouped cross-validation folds
 ablation: str = "study_mlp_raw,study_mlp_norm,mlp_norm_angles,mlp_norm_angles_mask,mlp_norm_angles_mask_win2,mlp_robust,mlp_robust_win2,hgb_norm_angles_win2"  # specs compared in (b)
-final_spec: str = "mlp_robust_win2"  # the spec saved as the model (see the transfer results)
+final_spec: str = "mlp_norm_angles_mask_win2"  # the spec saved as the model (best in (b) and on the OpenPose lifters)
 transfer_pose_dirs: str = "data/interim/poses/yfgd_small|../shared/data/videos/yfgd_small/labels.csv;data/interim/poses/kettlebell_errors|../shared/data/videos/kettlebell_errors/labels.csv"  # POSE_DIR|LABELS_CSV pairs, ';'-separated (skipped when absent)
 ''', tags=["parameters"]),
     code(SETUP + '''
