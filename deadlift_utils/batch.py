@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .estimators import PoseEstimator, make_estimator
+from .estimators import LazyEstimator
 from .io_utils import atomic_write_text
 
 SUMMARY_NAME = "batch_summary.json"
@@ -140,35 +140,14 @@ _CACHE_LOCK = threading.Lock()
 _MODEL_LOADS = 0  # pose models loaded by this process (the "once per worker" proof)
 
 
-class _CachedEstimator(PoseEstimator):
-    """Loads the real estimator on first use (a worker that only skips finished videos loads
-    nothing) and keeps it for every later video of this worker thread."""
-
-    def __init__(self, backend: str, variant: str, options: dict):
-        self.backend, self.variant, self.options = backend, variant, options
-        self._est: PoseEstimator | None = None
-
-    def start_video(self) -> None:
-        if self._est is not None:
-            self._est.start_video()
-
-    def detect(self, frame_bgr, timestamp_ms):
-        global _MODEL_LOADS
-        if self._est is None:
-            self._est = make_estimator(self.backend, self.variant, **self.options)
-            with _CACHE_LOCK:
-                _MODEL_LOADS += 1
-            log.info("pose model %s/%s loaded in pid %d (load #%d)", self.backend, self.variant,
-                     os.getpid(), _MODEL_LOADS)
-        return self._est.detect(frame_bgr, timestamp_ms)
-
-    def close(self) -> None:
-        if self._est is not None:
-            self._est.close()
-            self._est = None
+def _count_load(est: LazyEstimator) -> None:
+    global _MODEL_LOADS
+    with _CACHE_LOCK:
+        _MODEL_LOADS += 1
+    log.info("pose model %s/%s loaded in pid %d (load #%d)", est.backend, est.variant, os.getpid(), _MODEL_LOADS)
 
 
-def _cached_estimator(backend: str, variant: str, options: dict) -> _CachedEstimator:
+def _cached_estimator(backend: str, variant: str, options: dict) -> LazyEstimator:
     """This worker thread's estimator for (backend, variant, options), made on first call.
 
     Keyed by thread too: a MediaPipe VIDEO-mode landmarker is stateful (increasing
@@ -183,11 +162,11 @@ def _cached_estimator(backend: str, variant: str, options: dict) -> _CachedEstim
             gone = [k for k in _ESTIMATORS if k[-1] not in alive]
             for k in gone:
                 _ESTIMATORS.pop(k).close()
-            est = _ESTIMATORS[key] = _CachedEstimator(backend, variant, options)
+            est = _ESTIMATORS[key] = LazyEstimator(backend, variant, options, on_load=_count_load)
     return est
 
 
-def _drop_estimator(est: _CachedEstimator) -> None:
+def _drop_estimator(est: LazyEstimator) -> None:
     """Forget an estimator after an unexpected error (its native state is suspect)."""
     with _CACHE_LOCK:
         for k, v in list(_ESTIMATORS.items()):

@@ -290,6 +290,32 @@ def make_estimator(backend: str = "blazepose", model_variant: str = "full", **kw
     raise ValueError(f"unknown pose backend {backend!r}; choose one of {BACKENDS}")
 
 
+class LazyEstimator(PoseEstimator):
+    """Loads the real estimator on first use (a run over finished results loads no model) and
+    keeps it for every later video. `on_load()` is called after each load (batch counts loads)."""
+
+    def __init__(self, backend: str, variant: str, options: dict, on_load=None):
+        self.backend, self.variant, self.options = backend, variant, options
+        self.on_load = on_load
+        self._est: PoseEstimator | None = None
+
+    def start_video(self) -> None:
+        if self._est is not None:
+            self._est.start_video()
+
+    def detect(self, frame_bgr, timestamp_ms):
+        if self._est is None:
+            self._est = make_estimator(self.backend, self.variant, **self.options)
+            if self.on_load is not None:
+                self.on_load(self)
+        return self._est.detect(frame_bgr, timestamp_ms)
+
+    def close(self) -> None:
+        if self._est is not None:
+            self._est.close()
+            self._est = None
+
+
 class LifterTracker:
     """Follow one person (the lifter) through a video with bystanders.
 

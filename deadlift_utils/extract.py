@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .drawing import draw_skeleton, put_label
-from .estimators import LifterTracker, PoseEstimator, make_estimator
+from .estimators import LazyEstimator, LifterTracker, PoseEstimator, make_estimator
 from .keypoints import N_KEYPOINTS, smooth_keypoints
 from .pose import SCHEMA, PoseSequence, load_pose_json, save_pose_json
 from .video import VideoWriter, iter_frames, list_videos, probe_video
@@ -206,7 +206,7 @@ def extract_folder(
     variant = kwargs.pop("model_variant", "full")
     est_opts = {k: kwargs.pop(k) for k in list(kwargs) if k in
                 ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "openpose_prototxt", "openpose_weights")}
-    estimator = _LazyEstimator(backend, variant, est_opts)
+    estimator = LazyEstimator(backend, variant, est_opts)
     iterator = videos
     if progress:
         from tqdm.auto import tqdm
@@ -223,26 +223,3 @@ def extract_folder(
     finally:
         estimator.close()
     return result
-
-
-class _LazyEstimator(PoseEstimator):
-    """Loads the real estimator on first use (a folder of finished results loads no model)
-    and shares it between videos."""
-
-    def __init__(self, backend: str, variant: str, options: dict):
-        self.backend, self.variant, self.options = backend, variant, options
-        self._est: PoseEstimator | None = None
-
-    def start_video(self) -> None:
-        if self._est is not None:
-            self._est.start_video()
-
-    def detect(self, frame_bgr, timestamp_ms):
-        if self._est is None:
-            self._est = make_estimator(self.backend, self.variant, **self.options)
-        return self._est.detect(frame_bgr, timestamp_ms)
-
-    def close(self) -> None:
-        if self._est is not None:
-            self._est.close()
-            self._est = None
