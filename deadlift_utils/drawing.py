@@ -59,6 +59,7 @@ def contact_sheet(videos: list[tuple[str, "os.PathLike"]], out_png: "os.PathLike
     from pathlib import Path
 
     tiles = []
+    tile_h = int(tile_width * 3 / 4)
     for caption, path in videos:
         cap = cv2.VideoCapture(str(path))
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -67,16 +68,19 @@ def contact_sheet(videos: list[tuple[str, "os.PathLike"]], out_png: "os.PathLike
             cap.set(cv2.CAP_PROP_POS_FRAMES, int(idx))
             ok, frame = cap.read()
             if not ok:
-                frame = np.full((int(tile_width * 9 / 16), tile_width, 3), 90, np.uint8)
-            h = int(round(frame.shape[0] * tile_width / frame.shape[1]))
-            tile = cv2.resize(frame, (tile_width, h), interpolation=cv2.INTER_AREA)
+                frame = np.full((tile_h, tile_width, 3), 90, np.uint8)
+            # Fit into a fixed box (letterboxed) so portrait and landscape clips tile evenly.
+            scale = min(tile_width / frame.shape[1], tile_h / frame.shape[0])
+            small = cv2.resize(frame, (max(1, int(frame.shape[1] * scale)), max(1, int(frame.shape[0] * scale))),
+                               interpolation=cv2.INTER_AREA)
+            tile = np.zeros((tile_h, tile_width, 3), np.uint8)
+            y0, x0 = (tile_h - small.shape[0]) // 2, (tile_width - small.shape[1]) // 2
+            tile[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
             put_label(tile, caption if k == 0 else "")
             tiles.append(tile)
         cap.release()
     if not tiles:
         raise ValueError("contact_sheet: no videos given")
-    tile_h = max(t.shape[0] for t in tiles)
-    tiles = [cv2.copyMakeBorder(t, 0, tile_h - t.shape[0], 0, 0, cv2.BORDER_CONSTANT) for t in tiles]
     while len(tiles) % columns:
         tiles.append(np.zeros_like(tiles[0]))
     rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
