@@ -82,6 +82,14 @@ class _CsvStore:
     def _validate(self, df: pd.DataFrame) -> None:
         pass
 
+    def _check_values(self, df: pd.DataFrame, column: str, allowed: tuple, fix: str) -> None:
+        """Raise naming the first row whose `column` is not in `allowed` (the file is left as is)."""
+        bad = df[~df[column].isin(allowed)]
+        if len(bad):
+            r = bad.iloc[0]
+            raise ValueError(f"{self.path}: row for {r['video_id']!r} has {column} {r[column]!r}; {fix}. "
+                             f"Fix that row; the file is not overwritten.")
+
     def save(self) -> None:
         buf = io.StringIO()
         self.df.to_csv(buf, index=False)
@@ -121,16 +129,8 @@ class LabelStore(_CsvStore):
         super().__init__(path)
 
     def _validate(self, df: pd.DataFrame) -> None:
-        bad_form = df[~df["form"].isin(FORMS + ("",))]
-        if len(bad_form):
-            r = bad_form.iloc[0]
-            raise ValueError(f"{self.path}: row for {r['video_id']!r} has form {r['form']!r}; use one of {FORMS}. "
-                             f"Fix that row; the file is not overwritten.")
-        bad_view = df[~df["view"].isin(VIEWS + ("",))]
-        if len(bad_view):
-            r = bad_view.iloc[0]
-            raise ValueError(f"{self.path}: row for {r['video_id']!r} has view {r['view']!r}; use one of {VIEWS} "
-                             f"or leave it blank. Fix that row; the file is not overwritten.")
+        self._check_values(df, "form", FORMS + ("",), f"use one of {FORMS}")
+        self._check_values(df, "view", VIEWS + ("",), f"use one of {VIEWS} or leave it blank")
 
     def set(self, video_id: str, form: str, view: str = "", path: str = "", note: str = "",
             source: str = "user") -> None:
@@ -168,11 +168,7 @@ class ApprovalStore(_CsvStore):
         super().__init__(path)
 
     def _validate(self, df: pd.DataFrame) -> None:
-        bad = df[~df["decision"].isin(DECISIONS)]
-        if len(bad):
-            r = bad.iloc[0]
-            raise ValueError(f"{self.path}: row for {r['video_id']!r} has decision {r['decision']!r}; "
-                             f"use one of {DECISIONS}. Fix that row; the file is not overwritten.")
+        self._check_values(df, "decision", DECISIONS, f"use one of {DECISIONS}")
 
     def decide(self, video_id: str, decision: str, pose_path: str = "", reason: str = "",
                detection_rate: float | None = None, mean_confidence: float | None = None,
