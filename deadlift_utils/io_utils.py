@@ -1,9 +1,65 @@
-"""Crash-safe writes: every file a user depends on is written to a temp file, then renamed."""
+"""Crash-safe writes: every file a user depends on is written to a temp file, then renamed.
+
+The temp file is `.<name>.XXXXXXXX.tmp` in the same folder (so the rename stays on one file
+system); it is fsynced before `os.replace`, and the folder is fsynced after it, so after a
+crash (a killed process, or a power cut once the OS has flushed) the file is the old or the
+new complete version. A writer killed mid-save leaves its temp file behind; readers never
+look at it, and the next successful save of the same file removes such leftovers once they
+are older than STALE_TEMP_AGE_S (a younger one may belong to a writer still running).
+"""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
+
+# A leftover temp file older than this (seconds) cannot belong to a save still in progress.
+STALE_TEMP_AGE_S = 600.0
+
+
+def _temp_pattern(name: str) -> re.Pattern:
+    # tempfile.mkstemp's random part: 8 characters of [a-z0-9_].
+    return re.compile(rf"^\.{re.escape(name)}\.[A-Za-z0-9_]{{8}}\.tmp$")
+
+
+def temp_files_for(path: str | os.PathLike) -> list[Path]:
+    """The temp files atomic writes of `path` have left in its folder (any age)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    rx = _temp_pattern(path.name)
+    return sorted(path.parent / e.name for e in os.scandir(path.parent)
+                  if e.name.startswith(".") and rx.match(e.name))
+
+
+def remove_stale_temp_files(path: str | os.PathLike, older_than_s: float = STALE_TEMP_AGE_S) -> list[Path]:
+    """Delete leftover temp files of `path` older than `older_than_s`; returns those removed."""
+    removed = []
+    now = time.time()
+    for f in temp_files_for(path):
+        try:
+            if now - f.stat().st_mtime >= older_than_s:
+                f.unlink()
+                removed.append(f)
+        except FileNotFoundError:  # another writer finished or cleaned it meanwhile
+            pass
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -27,6 +83,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
+    _fsync_dir(path.parent)
+    remove_stale_temp_files(path)
     return path
 
 
