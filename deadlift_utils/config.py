@@ -50,3 +50,23 @@ def resolve(path: str | os.PathLike) -> Path:
     project root (so notebooks behave the same whatever folder papermill runs them in)."""
     p = Path(path).expanduser()
     return Path(os.path.normpath(p if p.is_absolute() else PROJECT_ROOT / p))
+
+
+def describe_machine() -> str:
+    """One line for result tables: cores, CPU model, RAM, OS, Python (figures mean little without it)."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    mem = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines()
+                      if x.startswith("MemTotal")).split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, StopIteration, ValueError):
+        pass
+    return (f"{os.cpu_count()}-core {cpu}{mem}, no GPU, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import config
 from .io_utils import atomic_write_text
 
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.keras", "config.json", "metrics.json"
@@ -60,8 +61,7 @@ def configure_tensorflow(seed: int = 0, threads: int = 2, deterministic: bool = 
 def machine_info() -> dict:
     """Date and machine for result tables."""
     return {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
-            "python": platform.python_version()}
+            "machine": config.describe_machine(), "python": platform.python_version()}
 
 
 # ---------------------------------------------------------------- classifiers

@@ -110,10 +110,28 @@ def _metrics(name: str, run_dir: Path, params: dict) -> dict:
             t = pd.read_csv(run_dir / "extraction.csv")
             return {"videos": len(t), "mean_detection_rate": round(float(t["detection_rate"].mean()), 3),
                     "flagged": int((t["flags"].fillna("") != "").sum())}
-        if name in ("03_train_classifier", "04_train_deviation_model"):
-            sub = "classifier" if name.startswith("03") else "deviation"
-            m = json.loads((run_dir / sub / "metrics.json").read_text())
-            return {k: v for k, v in m.items() if isinstance(v, (int, float, str)) and len(str(v)) < 60}
+        if name == "03_train_classifier":
+            m = json.loads((run_dir / "classifier" / "metrics.json").read_text())
+            out = {"saved": m.get("spec")}
+            for r in m.get("results", []):  # the honest (b) figure first, the leaky (a) one beside it
+                if r.get("view") != "all":
+                    continue
+                if r.get("protocol") == "(b) grouped" and r.get("model") == m.get("spec"):
+                    out["grouped_frame_acc"] = round(r["frame_acc"], 3)
+                    out["grouped_video_acc"] = round(r["video_acc_study_60pct"], 3)
+                elif r.get("protocol") == "(a) random frames":
+                    out["random_split_frame_acc"] = round(r["frame_acc"], 3)
+            return out
+        if name == "04_train_deviation_model":
+            m = json.loads((run_dir / "deviation" / "metrics.json").read_text())
+            out = {"saved": m.get("chosen")}
+            for r in m.get("cv", []):
+                if r.get("view") == "all" and r.get("model") == m.get("chosen"):
+                    out["video_auc"] = round(r["video_auc"], 3)
+            top = [t.get("joint") for t in m.get("top_joints_bad", [])[:3]]
+            if top:
+                out["top_joints_bad"] = "/".join(top)
+            return out
         if name == "05_evaluate_and_feedback":
             reports = sorted(Path(params.get("out_dir", run_dir / "analysis")).glob("*_report.json"))
             if reports:

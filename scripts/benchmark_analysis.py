@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -37,18 +35,6 @@ from deadlift_utils.rules import RULES  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "rep_counts.csv"
 VIDEOS = SHARED_DATA_DIR / "videos"
-
-
-def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu or 'unknown CPU'}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def manual_counts():
@@ -110,7 +96,7 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore", RuntimeWarning)
     pose_dirs = args.pose_dir or [str(config.POSES_DIR)]
 
-    md = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}.", ""]
+    md = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {config.describe_machine()}.", ""]
     exact, n, rows = rep_table(pose_dirs, args.cache)
     md += [f"### Rep counts vs manual counts: {exact}/{n} exact", ""] + rows + [""]
 

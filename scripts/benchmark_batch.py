@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -26,24 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from deadlift_utils import config  # noqa: E402
 from deadlift_utils.batch import run_batch  # noqa: E402
 from deadlift_utils.video import list_videos  # noqa: E402
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
-        mem = f", {kb / 2**20:.0f} GiB RAM"
-    except (OSError, StopIteration, ValueError):
-        pass
-    return f"{os.cpu_count()}-core {cpu}{mem}, no GPU (MediaPipe on CPU), {platform.system()} {platform.release()}"
 
 
 def run_once(folder: Path, workers: int, stride: int, write_videos: bool) -> dict:
@@ -107,7 +88,7 @@ def write_doc(path: Path, runs: list[dict], folder: Path, stride: int, write_vid
         "# Batch extraction: scaling on one machine",
         "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `scripts/benchmark_batch.py` on a "
-        f"{machine()}.",
+        f"{config.describe_machine()}.",
         "",
         f"Input: the {n_videos} clips of `{shown}`{' (1920x1080, 30 fps, 4-7 s)' if folder == config.YFGD_DIR else ''}, "
         f"frame_stride {stride}, BlazePose full, "

@@ -6,8 +6,6 @@ Run: .venv/bin/python scripts/benchmark_extraction.py [--data ../shared/data] [-
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -22,10 +20,6 @@ from deadlift_utils.extract import extract_folder, extract_video
 from deadlift_utils.quality import assess
 from deadlift_utils.train import results_markdown
 from deadlift_utils.video import iter_frames
-
-
-def machine() -> str:
-    return f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU, Python {platform.python_version()}"
 
 
 def variant_speed(clip: Path, stride: int = 5) -> pd.DataFrame:
@@ -94,7 +88,7 @@ def main() -> None:
     print(wall.to_string(index=False))
     det = detection_table(data, out)
     print(det.to_string(index=False))
-    stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()}"
+    stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {config.describe_machine()}"
     doc = config.resolve(args.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(
