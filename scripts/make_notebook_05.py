@@ -4,17 +4,8 @@
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from nbgen import code, md, params, write_notebook
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from deadlift_utils.io_utils import atomic_write_text  # noqa: E402
-
-NB_PATH = ROOT / "notebooks" / "05_evaluate_and_feedback.ipynb"
 
 INTRO = """# 05 · Evaluate a new video and get coaching
 
@@ -92,34 +83,24 @@ if "annotated_video" in report["files"]:
 display(HTML(f'<a href="{out / report["files"]["report_html"]}" target="_blank">Open the full HTML report</a>'))"""
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    params = new_code_cell(PARAMS)
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [
-        new_markdown_cell(INTRO),
-        params,
-        new_markdown_cell("## Run the analysis\nPose extraction, reps and phases, named-error rules, "
-                          "optional classifier and deviation model, verdict, coaching, outputs."),
-        new_code_cell(RUN),
-        new_markdown_cell("## Reps, errors and deviations\nEach error comes with its evidence: the measured value, "
-                          "the rule's threshold and units. Rules that the camera view cannot judge are listed "
-                          "as not checked in the HTML report."),
-        new_code_cell(REPS),
-        new_code_cell(FEEDBACK),
-        new_markdown_cell("## Plots and annotated video"),
-        new_code_cell(PLOTS),
-    ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
+CELLS = [
+    md(INTRO),
+    params(PARAMS),
+    md("## Run the analysis\nPose extraction, reps and phases, named-error rules, "
+       "optional classifier and deviation model, verdict, coaching, outputs."),
+    code(RUN),
+    md("## Reps, errors and deviations\nEach error comes with its evidence: the measured value, "
+       "the rule's threshold and units. Rules that the camera view cannot judge are listed "
+       "as not checked in the HTML report."),
+    code(REPS),
+    code(FEEDBACK),
+    md("## Plots and annotated video"),
+    code(PLOTS),
+]
 
 
 def main() -> int:
-    nb = build()
-    nbformat.validate(nb)
-    atomic_write_text(NB_PATH, nbformat.writes(nb))
-    print(f"wrote {NB_PATH}")
+    write_notebook(CELLS, "05_evaluate_and_feedback.ipynb")
     return 0
 
 

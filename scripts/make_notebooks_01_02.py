@@ -2,32 +2,7 @@
 
 Run: .venv/bin/python scripts/make_notebooks_01_02.py
 """
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-
-
-def params(src: str):
-    return new_code_cell(src.strip(), metadata={"tags": ["parameters"]})
-
-
-def code(src: str):
-    return new_code_cell(src.strip())
-
-
-def md(src: str):
-    return new_markdown_cell(src.strip())
-
-
-def save(cells, name):
-    nb = new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"}})
-    nbformat.write(nb, NB_DIR / name)
-    print("wrote", NB_DIR / name)
+from nbgen import code, md, params, write_notebook
 
 
 label_cells = [
@@ -187,5 +162,5 @@ print(store.df["decision"].value_counts().to_string() if len(store) else "no dec
 ]
 
 if __name__ == "__main__":
-    save(label_cells, "01_label_videos.ipynb")
-    save(extract_cells, "02_extract_poses.ipynb")
+    write_notebook(label_cells, "01_label_videos.ipynb")
+    write_notebook(extract_cells, "02_extract_poses.ipynb")
