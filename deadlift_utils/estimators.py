@@ -204,9 +204,11 @@ class BlazePoseEstimator(PoseEstimator):
         return self._image_landmarker.detect(image)
 
     def close(self) -> None:
+        # Closing prints LiteRT "DestroyAccelerator" INFO lines to fd 2; keep stderr for errors.
         for name in ("_landmarker", "_image_landmarker"):
             if getattr(self, name, None) is not None:
-                getattr(self, name).close()
+                with _quiet_native_stderr():
+                    getattr(self, name).close()
                 setattr(self, name, None)
 
     def __del__(self):

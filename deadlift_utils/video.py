@@ -1,6 +1,8 @@
 """Reading and writing videos, with clear errors for files that are not usable videos.
 
-Reading uses OpenCV (its FFmpeg backend applies rotation metadata). Writing makes files a
+Reading uses OpenCV's FFmpeg backend with rotation metadata applied (a phone's portrait clip,
+stored landscape with a rotation tag, is read upright; OpenCV 4.11 changed the default, so
+it is set explicitly). Writing makes files a
 browser plays inline (JupyterLab in Chromium): H.264 `.mp4` or VP8 `.webm`, through the
 ffmpeg binary that ships inside the imageio-ffmpeg wheel (no system ffmpeg needed). OpenCV's
 own `mp4v` files do not play in browsers, and its wheel cannot encode H.264.
@@ -13,10 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import cv2
-import numpy as np
+# FFmpeg's own diagnostics ("moov atom not found") would print beside the one-line errors
+# raised here; hide them unless the user asks for them (it is read when the first file opens).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-from .config import VIDEO_EXTENSIONS
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .config import VIDEO_EXTENSIONS  # noqa: E402
+
+# Leading bytes of still-image formats; FFmpeg opens these as one-frame "videos".
+_IMAGE_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"BM": "BMP",
+                b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+_HEIF_BRANDS = (b"heic", b"heix", b"mif1", b"msf1", b"avif")
 
 
 @dataclass
@@ -24,8 +35,9 @@ class VideoInfo:
     path: str
     fps: float
     frame_count: int  # as the container reports it; may be an estimate
-    width: int
+    width: int   # as displayed: rotation metadata applied
     height: int
+    rotation: int = 0  # the file's rotation tag in degrees as OpenCV reports it (0 = none); frames are read upright
 
     @property
     def duration_s(self) -> float:
@@ -35,6 +47,28 @@ class VideoInfo:
 def _fix_hint(path: Path) -> str:
     return (f"Check that {path.name} is a complete video file (mp4/mov/avi/mkv/webm), "
             f"e.g. by playing it, and re-export or re-copy it if not.")
+
+
+def open_capture(path: str | os.PathLike) -> "cv2.VideoCapture":
+    """cv2.VideoCapture that applies the file's rotation metadata (frames come out upright)."""
+    cap = cv2.VideoCapture(str(path))
+    if cap.isOpened() and hasattr(cv2, "CAP_PROP_ORIENTATION_AUTO"):
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return cap
+
+
+def _image_kind(path: Path) -> str | None:
+    """"JPEG"/"PNG"/... when the file's leading bytes are a still image's, else None."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    for magic, kind in _IMAGE_MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "HEIF"
+    return None
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
@@ -47,10 +81,15 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file. Check the path (and the data_dir parameter).")
     if path.is_dir():
-        raise ValueError(f"{path}: is a folder, not a video. Pass a video file, or use the folder commands.")
+        raise ValueError(f"{path}: is a folder, not a video; pass a video file, or use "
+                         f"`python -m deadlift_utils extract FOLDER` / `batch FOLDER` for a folder.")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty (0 bytes). {_fix_hint(path)}")
-    cap = cv2.VideoCapture(str(path))
+    kind = _image_kind(path)
+    if kind:
+        raise ValueError(f"{path}: is a still image ({kind}), not a video; pass the video file "
+                         f"(mp4/mov/avi/mkv/webm) of the lift.")
+    cap = open_capture(path)
     try:
         if not cap.isOpened():
             raise ValueError(f"{path}: cannot be opened as a video. {_fix_hint(path)}")
@@ -58,8 +97,10 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         if not ok or frame is None:
             raise ValueError(f"{path}: holds no readable frames (empty or truncated video). {_fix_hint(path)}")
         fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        h, w = frame.shape[:2]
+        count = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)
+        rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360 \
+            if hasattr(cv2, "CAP_PROP_ORIENTATION_META") else 0
+        h, w = frame.shape[:2]  # the frame as read, i.e. upright
     finally:
         cap.release()
     if not (0 < fps < 1000):
@@ -67,7 +108,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         if count <= 1:
             raise ValueError(f"{path}: is a still image or has no frame rate, not a video. {_fix_hint(path)}")
         fps = 30.0
-    return VideoInfo(str(path), float(fps), max(count, 1), int(w), int(h))
+    return VideoInfo(str(path), float(fps), max(count, 1), int(w), int(h), rotation)
 
 
 def iter_frames(path: str | os.PathLike, frame_stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
@@ -77,7 +118,7 @@ def iter_frames(path: str | os.PathLike, frame_stride: int = 1) -> Iterator[tupl
     """
     if int(frame_stride) != frame_stride or frame_stride < 1:
         raise ValueError(f"frame_stride must be a whole number >= 1, got {frame_stride!r}")
-    cap = cv2.VideoCapture(str(path))
+    cap = open_capture(path)
     if not cap.isOpened():
         raise ValueError(f"{path}: cannot be opened as a video. {_fix_hint(Path(path))}")
     try:
