@@ -629,8 +629,18 @@ def load_or_extract_pose(video_path, pose_dirs=(), cache_dir=None, frame_stride:
 
 def analyze_command(args) -> int:
     """CLI: `python -m deadlift_utils analyze VIDEO --out DIR [...]`. Returns the exit status;
-    expected problems print one line on stderr (no traceback)."""
+    expected problems print one line on stderr (no traceback).
+
+    A --classifier / --deviation folder the user names must be a saved model: a wrong one is
+    an error here, before the slow extraction (the Python API skips it with a note instead).
+    """
     try:
+        from .models import check_model_folder
+
+        for what, folder in (("classifier", getattr(args, "classifier", None)),
+                             ("deviation model", getattr(args, "deviation", None))):
+            if folder:
+                check_model_folder(folder, what)
         report = analyze_video(
             args.video, args.out, frame_stride=int(getattr(args, "stride", None) or 2),
             view=getattr(args, "view", None), classifier_dir=getattr(args, "classifier", None),

@@ -275,28 +275,64 @@ def save_model_bundle(model, out_dir, config: dict, metrics: dict) -> Path:
     return out_dir
 
 
-def load_model_bundle(model_dir, what: str = "model"):
-    """(keras model, config dict, metrics dict) from a saved folder; clear errors if incomplete."""
-    import keras
+_RETRAIN_HINT = {
+    "classifier": "re-run notebooks/03_train_classifier.ipynb (it saves {run_dir}/classifier) or pass that folder",
+    "deviation model": "re-run notebooks/04_train_deviation_model.ipynb (it saves {run_dir}/deviation) "
+                       "or pass that folder",
+}
 
+
+def check_model_folder(model_dir, what: str = "model") -> tuple[dict, str]:
+    """(config dict, fix hint) when `model_dir` looks like a saved model, without loading it
+    (fast: no Keras import). Raises FileNotFoundError when the folder, model.keras or
+    config.json is missing and ValueError when config.json or model.keras is unreadable,
+    each naming the folder and the fix."""
     model_dir = Path(model_dir)
-    hint = ("Train one with notebooks/03_train_classifier.ipynb (saves to {run_dir}/classifier) "
-            "or 04_train_deviation_model.ipynb ({run_dir}/deviation), and pass that folder.")
+    hint = _RETRAIN_HINT.get(what, "train one with notebook 03 (classifier) or 04 (deviation model) "
+                                   "and pass the folder it saves")
     if not model_dir.is_dir():
-        raise FileNotFoundError(f"{what} folder not found: {model_dir}. {hint}")
+        raise FileNotFoundError(f"{model_dir}: {what} folder not found; {hint}.")
     for name in (MODEL_FILE, CONFIG_FILE):
         if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir}: {name} is missing, so this is not a saved {what}. {hint}")
+            raise FileNotFoundError(f"{model_dir}: {name} is missing, so this is not a saved {what}; {hint}.")
     try:
         config = json.loads((model_dir / CONFIG_FILE).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{model_dir / CONFIG_FILE}: not valid JSON ({e.msg}); retrain to rewrite it.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{model_dir / CONFIG_FILE}: not valid JSON ({e}); {hint}.") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{model_dir / CONFIG_FILE}: should hold a JSON object, not {type(config).__name__}; {hint}.")
+    expected = {"classifier": (None, "classifier"), "deviation model": ("deviation",)}.get(what)
+    if expected and config.get("kind") not in expected:
+        raise ValueError(f"{model_dir / CONFIG_FILE}: holds a {config.get('kind') or 'classifier'} model, not a "
+                         f"{what}; {hint}.")
+    import zipfile
+
+    if not zipfile.is_zipfile(model_dir / MODEL_FILE):  # a .keras file is a zip archive
+        raise ValueError(f"{model_dir / MODEL_FILE}: is not a Keras model file (damaged or cut short); {hint}.")
+    return config, hint
+
+
+def load_model_bundle(model_dir, what: str = "model"):
+    """(keras model, config dict, metrics dict) from a saved folder; clear errors if incomplete
+    (see check_model_folder)."""
+    model_dir = Path(model_dir)
+    config, hint = check_model_folder(model_dir, what)
     metrics = {}
     if (model_dir / METRICS_FILE).is_file():
-        metrics = json.loads((model_dir / METRICS_FILE).read_text())
-    model = keras.models.load_model(model_dir / MODEL_FILE,
-                                    custom_objects={"masked_euclidean_loss": masked_euclidean_loss},
-                                    compile=False)
+        try:
+            metrics = json.loads((model_dir / METRICS_FILE).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            metrics = {}  # only shown to people; the model works without it
+    import keras  # after the checks: importing it takes seconds
+
+    try:
+        model = keras.models.load_model(model_dir / MODEL_FILE,
+                                        custom_objects={"masked_euclidean_loss": masked_euclidean_loss},
+                                        compile=False)
+    except (ValueError, OSError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{model_dir / MODEL_FILE}: cannot be loaded ({first[:200]}); the file is damaged or "
+                         f"from another Keras version; {hint}.") from None
     return model, config, metrics
 
 
@@ -315,8 +351,8 @@ def classify_pose_file(pose_json, model_dir) -> dict:
     frame_probabilities (None where a frame cannot be judged), video_rule, pose_file."""
     from .pose import load_pose_json
 
+    seq = load_pose_json(pose_json)  # first: a bad pose file is reported before the slow model load
     clf = load_classifier(model_dir)
-    seq = load_pose_json(pose_json)
     probs = clf.predict_frames(seq)
     verdict = clf.video_verdict(probs)
     return {
