@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -19,6 +20,11 @@ EXPECTED_ERRORS = (FileNotFoundError, ValueError, RuntimeError)
 
 def _err(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
+
+
+def _warn(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one `warning: ...` line (no source location, which means nothing to users)."""
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def cmd_extract(args) -> int:
@@ -114,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--smoke", action="store_true", help="tiny settings (CI)")
     r.add_argument("--resume", help="run id to resume (finished steps are kept)")
     r.add_argument("--data-dir", help="override the shared data folder")
+    r.add_argument("--check", action="store_true",
+                   help="only check the parameters and the label/approval files, run nothing")
     r.set_defaults(func=cmd_run)
 
     b = sub.add_parser("batch", help="extraction (and analysis) over many videos with Dask")
@@ -137,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _warn
     try:
         return args.func(args)
     except EXPECTED_ERRORS as e:
@@ -145,3 +154,5 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         _err("interrupted; finished results are kept and the next run resumes from them")
         return 130
+    finally:
+        warnings.showwarning = shown

@@ -23,16 +23,34 @@ from .io_utils import atomic_write_text
 NOTEBOOKS = ["01_label_videos", "02_extract_poses", "03_train_classifier",
              "04_train_deviation_model", "05_evaluate_and_feedback"]
 NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
+TOP_KEYS = ("data_dir", "poses_dir", "notebooks", "smoke")
+
+
+_DECLARED: dict = {}
 
 
 def notebook_parameters(name: str) -> dict:
     """The parameters a notebook declares, from its `parameters` cell (papermill's own parser)."""
     import papermill as pm
 
-    return pm.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))
+    path = NOTEBOOK_DIR / f"{name}.ipynb"
+    key = (name, path.stat().st_mtime_ns if path.is_file() else None)
+    if key not in _DECLARED:  # inspecting takes ~0.7 s a notebook; reread when the file changes
+        _DECLARED[key] = pm.inspect_notebook(str(path))
+    return _DECLARED[key]
 
 
-def _coerce(name: str, key: str, value, declared: dict):
+def _default(spec: dict):
+    """A declared parameter's default value (literal defaults only; None otherwise)."""
+    import ast
+
+    try:
+        return ast.literal_eval(spec.get("default") or "None")
+    except (ValueError, SyntaxError):
+        return None
+
+
+def _coerce(name: str, key: str, value, declared: dict, where: str = "the params YAML"):
     """Check a value against the notebook's declared type; convert strings papermill-style
     ('5' -> 5, 'true' -> True) and say exactly what is wrong otherwise."""
     spec = declared[key]
@@ -63,8 +81,8 @@ def _coerce(name: str, key: str, value, declared: dict):
                 raise ValueError
             return str(value)
     except (TypeError, ValueError):
-        raise ValueError(f"parameter {key!r} of {name} should be {typ}, got {value!r}. "
-                         f"Fix it in the params YAML.") from None
+        raise ValueError(f"{where}: parameter {key!r} of {name} should be {typ}, got {value!r}; "
+                         f"fix it in that file (strings such as \"20\" or \"true\" are converted).") from None
     return value
 
 
@@ -77,7 +95,29 @@ def build_parameters(params_yaml: str | os.PathLike, smoke: bool = False, data_d
     try:
         doc = yaml.safe_load(params_yaml.read_text()) or {}
     except yaml.YAMLError as e:
-        raise ValueError(f"{params_yaml}: not valid YAML ({e}).") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"{params_yaml}: not valid YAML ({getattr(e, 'problem', None) or type(e).__name__}"
+                         f"{where}); fix that line (params/demo.yaml is a working example).") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{params_yaml}: should be a mapping with keys {', '.join(TOP_KEYS)}, "
+                         f"not a {type(doc).__name__}; see params/demo.yaml.")
+    unknown = [k for k in doc if k not in TOP_KEYS]
+    if unknown:
+        raise ValueError(f"{params_yaml}: unknown key(s) {', '.join(map(str, unknown))}; "
+                         f"the keys are {', '.join(TOP_KEYS)} (see params/demo.yaml).")
+    for section in ("notebooks", "smoke"):
+        block = doc.get(section) or {}
+        if not isinstance(block, dict):
+            raise ValueError(f"{params_yaml}: '{section}' should map notebook names to parameters, "
+                             f"not be a {type(block).__name__}; see params/demo.yaml.")
+        for name, values in block.items():
+            if name not in NOTEBOOKS:
+                raise ValueError(f"{params_yaml}: {section} has an unknown notebook {name!r}; "
+                                 f"use one of {', '.join(NOTEBOOKS)}.")
+            if values is not None and not isinstance(values, dict):
+                raise ValueError(f"{params_yaml}: {section}.{name} should map parameter names to values, "
+                                 f"not be {values!r}.")
     data = str(config.resolve(data_dir or doc.get("data_dir") or config.SHARED_DATA_DIR))
     config.require_dir(data, "data folder")
     subst = {"data_dir": data, "poses_dir": str(config.resolve(doc.get("poses_dir", "data/interim/poses"))),
@@ -95,10 +135,38 @@ def build_parameters(params_yaml: str | os.PathLike, smoke: bool = False, data_d
                 raise ValueError(f"{params_yaml}: {name} has no parameter {key!r} "
                                  f"(it has: {', '.join(declared)}).")
             if isinstance(value, str):
-                value = value.format(**subst)
-            values[key] = _coerce(name, key, value, declared)
+                try:
+                    value = value.format(**subst)
+                except (KeyError, IndexError, ValueError) as e:
+                    raise ValueError(f"{params_yaml}: {name}.{key} = {value!r} has a placeholder problem ({e}); "
+                                     f"the placeholders are {{data_dir}}, {{poses_dir}} and {{run_dir}}, "
+                                     f"and a literal brace is written twice ({{{{ }}}}).") from None
+            values[key] = _coerce(name, key, value, declared, str(params_yaml))
         out[name] = values
     return out
+
+
+def check_inputs(params: dict[str, dict]) -> None:
+    """Open the label and approval files the notebooks will read (each notebook's labels_csv /
+    approvals_csv, given or default, and the dataset CSVs in import_label_csvs), so a bad one
+    stops the run before any notebook starts. Raises ValueError / FileNotFoundError naming
+    the file and the fix; a duplicate row is a warning (the last row counts, as in notebook 01)."""
+    from .labels import ApprovalStore, LabelStore, csv_label_rows
+
+    seen = set()
+    for name, values in params.items():
+        declared = notebook_parameters(name)
+
+        def value(key):
+            return values.get(key, _default(declared[key])) if key in declared else None
+
+        for key, store in (("labels_csv", LabelStore), ("approvals_csv", ApprovalStore)):
+            path = value(key)
+            if path and config.resolve(path).is_file() and (key, config.resolve(path)) not in seen:
+                seen.add((key, config.resolve(path)))
+                store(config.resolve(path))   # only reads; an unreadable file is never rewritten
+        for csv in filter(None, str(value("import_label_csvs") or "").split(";")):
+            csv_label_rows(config.resolve(csv.strip()), source="check")
 
 
 def _metrics(name: str, run_dir: Path, params: dict) -> dict:
@@ -159,12 +227,15 @@ def run_pipeline(params_yaml: str | os.PathLike = "params/demo.yaml", smoke: boo
             raise FileNotFoundError(f"{run_dir}: no run to resume there (params_used.yaml missing). "
                                     f"See the run ids in {runs_dir}.")
         params = yaml.safe_load((run_dir / "params_used.yaml").read_text())
+        check_inputs(params)
         summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
     else:
         run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + ("-smoke" if smoke else "")
         run_dir = runs_dir / run_id
-        run_dir.mkdir(parents=True, exist_ok=True)
+        # Check everything before making the run folder: a bad file leaves no empty run behind.
         params = build_parameters(params_yaml, smoke=smoke, data_dir=data_dir, run_dir=run_dir)
+        check_inputs(params)
+        run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "params_used.yaml", yaml.safe_dump(params, sort_keys=False))
         summary = {}
     summary.setdefault("run_id", run_dir.name)
@@ -220,6 +291,12 @@ def format_summary(summary: dict) -> str:
 
 
 def run_command(args) -> int:
+    if getattr(args, "check", False):
+        params = build_parameters(args.params, smoke=args.smoke, data_dir=args.data_dir)
+        check_inputs(params)
+        print(yaml.safe_dump(params, sort_keys=False).rstrip())
+        print(f"{args.params}: parameters and input files OK (nothing was run)")
+        return 0
     summary = run_pipeline(args.params, smoke=args.smoke, resume=args.resume, data_dir=args.data_dir)
     print(format_summary(summary))
     return 0 if summary["status"] == "ok" else 1
