@@ -73,7 +73,7 @@ class _CsvStore:
         if df["video_id"].duplicated().any():
             dups = sorted(df.loc[df["video_id"].duplicated(), "video_id"].unique())
             warnings.warn(f"{self.path}: duplicate rows for {dups[:5]}{'...' if len(dups) > 5 else ''}; "
-                          f"the last row of each counts.", stacklevel=3)
+                          f"the last row of each counts (delete the others to silence this).", stacklevel=3)
             df = df.drop_duplicates("video_id", keep="last")
         return df[self.columns].reset_index(drop=True)
 
@@ -147,7 +147,8 @@ class LabelStore(_CsvStore):
         """Add imported rows for videos that have no label yet; never touches existing labels.
         Returns how many were added (saved once)."""
         known = set(self.df["video_id"])
-        new = [r for r in rows if r["video_id"] not in known]
+        # One row per video: a source listing a video twice would otherwise add both.
+        new = list({r["video_id"]: r for r in rows if r["video_id"] not in known}.values())
         if not new:
             return 0
         self._undo.append(self.df.copy())
@@ -216,6 +217,9 @@ def csv_label_rows(labels_csv: str | os.PathLike, source: str) -> list[dict]:
         form, view = r["label"].strip().lower(), r.get("view", "").strip().lower()
         if form not in FORMS:
             raise ValueError(f"{labels_csv}: {r['video']!r} has label {r['label']!r}; use one of {FORMS}.")
+        if view not in VIEWS + ("",):
+            raise ValueError(f"{labels_csv}: {r['video']!r} has view {r['view']!r}; use one of {VIEWS} "
+                             f"or leave it blank.")
         rows.append({"video_id": video_id_for(root / r["video"], root), "path": str(root / r["video"]),
                      "form": form, "view": view if view in VIEWS else "", "note": r.get("error", ""),
                      "source": source, "labelled_at": ""})
