@@ -15,6 +15,7 @@ blocks (feature blocks), window (half-width of the temporal window), mirror_augm
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -225,6 +226,8 @@ def train_final(videos: list[Video], spec: dict, epochs: int = 60, seed: int = 0
               "normalisation": "canonical facing (+x), hip-centred, unit = video's 90th-pct torso length; "
                                "then per-feature standardisation with the mean/std below, missing -> 0",
               "training_videos": sorted({v.video_id for v in videos}), "training_frames": int(len(X)),
+              # which pose files it learned from, so a transfer test never scores them (see below)
+              "training_pose_files": sorted({_resolved(v.seq.source_path) for v in videos if v.seq.source_path}),
               **(scaler.to_dict() if scaler is not None else {})}
     return model, config, hist, seconds
 
@@ -245,9 +248,19 @@ def transfer_predictions(clf, videos: list[Video]) -> pd.DataFrame:
         columns=["video_id", "group", "lifter", "view", "label", "source", "frame", "p_good"])
 
 
+def _resolved(path) -> str:
+    return os.path.realpath(str(path))
+
+
 def evaluate_transfer_folder(model_dir, pose_dir, labels_csv, source: str = "transfer") -> dict:
     """Protocol (c) on any folder of pose JSONs + labels CSV: accuracy and ROC AUC of the clip
-    score for a saved classifier. Returns {'summary': DataFrame, 'videos': DataFrame, 'pred'}."""
+    score for a saved classifier.
+
+    Pose files the model was trained on (its config's `training_pose_files`, e.g. videos the user
+    approved in notebook 02) are left out: scoring them would be the study's leak again.
+    Returns {'summary', 'videos', 'pred'} (None when every video was in training) and
+    'held_out' / 'in_training' counts.
+    """
     from .dataset import load_labelled_folder
     from .models import load_classifier
 
@@ -256,8 +269,14 @@ def evaluate_transfer_folder(model_dir, pose_dir, labels_csv, source: str = "tra
     if not videos:
         raise FileNotFoundError(f"{pose_dir}: no pose JSON matching the rows of {labels_csv}. "
                                 "Extract poses first: python -m deadlift_utils extract VIDEO_FOLDER --out DIR")
-    pred = transfer_predictions(clf, videos)
-    return {"summary": summarise(pred), "videos": video_scores(pred), "pred": pred}
+    seen = set(clf.config.get("training_pose_files") or [])
+    held_out = [v for v in videos if _resolved(v.seq.source_path) not in seen]
+    out = {"summary": None, "videos": None, "pred": None,
+           "held_out": len(held_out), "in_training": len(videos) - len(held_out)}
+    if held_out:
+        pred = transfer_predictions(clf, held_out)
+        out.update(summary=summarise(pred), videos=video_scores(pred), pred=pred)
+    return out
 
 
 def leave_one_lifter_out(base_videos: list[Video], other_videos: list[Video], spec: dict,

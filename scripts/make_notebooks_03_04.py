@@ -115,7 +115,7 @@ display(table[table["view"] == "all"].round(3))
     code('''
 display(table[table["view"] != "all"].round(3))
 '''),
-    md("## (c) Transfer: other lifters, other pose backends\nTrained on the study's data only, then tested on the 5 OpenPose lifters; then leave-one-lifter-out with the other lifters joining training. Finally any BlazePose pose folders from our extractor (yfgd_small, kettlebell), if present."),
+    md("## (c) Transfer: other lifters, other pose backends\nTrained on the study's data only, then tested on the 5 OpenPose lifters; then leave-one-lifter-out with the other lifters joining training. Finally any BlazePose pose folders from our extractor (yfgd_small, kettlebell), if present; videos the model was trained on (approved in notebook 02 with `include_user_videos=True`) are left out of that figure."),
     code('''
 others = load_openpose_sequences(project_path(openpose_dir))
 transfer_specs = [STUDY_SPEC] + [s for s in specs if s["name"] == final_spec and s["name"] != STUDY_SPEC["name"]]
@@ -153,6 +153,12 @@ for item in [s for s in transfer_pose_dirs.split(";") if s.strip()]:
         print(f"skipped {t_pose_dir}: no poses yet (python -m deadlift_utils extract VIDEO_FOLDER --out {t_pose_dir})")
         continue
     res = evaluate_transfer_folder(out_dir, t_pose_dir, t_labels, Path(t_pose_dir).name)
+    if res["in_training"]:  # approved in notebook 02 and so trained on: scoring them would leak
+        print(f"{t_pose_dir.name}: {res['in_training']} videos left out, the model was trained on them "
+              f"(include_user_videos=False holds them all out)")
+    if res["summary"] is None:
+        print(f"skipped {t_pose_dir.name}: no held-out videos")
+        continue
     s = res["summary"]; s.insert(0, "protocol", f"(c) ESAP -> {t_pose_dir.name} (saved model)"); s.insert(0, "model", final_spec)
     rows.append(s)
     display(s.round(3)); display(res["videos"].round(3))

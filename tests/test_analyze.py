@@ -170,18 +170,3 @@ def test_cli_bad_input_is_one_line_error_no_traceback(tmp_path, capsys):
     args.video = str(tmp_path / "missing.mp4")
     assert analyze_command(args) == 2
     assert "no such video" in capsys.readouterr().err
-
-
-def test_notebook_05_smoke_run_writes_a_report(tmp_path):
-    """The notebook runs through papermill in smoke mode and writes the report."""
-    import papermill as pm
-
-    from deadlift_utils.config import PROJECT_ROOT
-
-    out = tmp_path / "analysis"
-    pm.execute_notebook(str(PROJECT_ROOT / "notebooks" / "05_evaluate_and_feedback.ipynb"),
-                        str(tmp_path / "05_run.ipynb"), parameters={"smoke": True, "out_dir": str(out)},
-                        cwd=str(PROJECT_ROOT / "notebooks"), kernel_name="python3", progress_bar=False)
-    data = json.loads((out / "hips_first_side_report.json").read_text())
-    assert data["verdict"] == "bad" and len(data["reps"]) == 10
-    assert any(e["name"] == "hips_first" for r in data["reps"] for e in r["errors"])

@@ -1,8 +1,9 @@
-"""Models: masked loss, save/reload, the classify/deviation interfaces, and notebook smoke runs."""
+"""Models: masked loss, save/reload, the classify/deviation interfaces.
+
+Notebooks 03/04 run in smoke mode in tests/test_pipeline.py (one chain, asserts on what they wrote)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,6 @@ from deadlift_utils.models import (FormClassifier, classify_pose_file, configure
 from deadlift_utils.pose import load_pose_json, save_pose_json
 from deadlift_utils.train import fit_model, spec_by_name, train_final
 
-ROOT = Path(__file__).resolve().parent.parent
 BAD_SIDE = config.ESAP_POSE_DIR / "bad_side" / "Bad3.json"
 
 
@@ -144,37 +144,52 @@ def test_deviation_model_trains_saves_and_reloads(videos, tmp_path):
         load_deviation_model(tmp_path / "wrong")
 
 
-@pytest.mark.parametrize("name,sub", [("03_train_classifier", "classifier"), ("04_train_deviation_model", "deviation")])
-def test_notebook_smoke_run(tmp_path, name, sub):
-    import nbformat
-    import papermill as pm
+def test_transfer_figures_never_score_videos_the_model_was_trained_on(videos, tmp_path):
+    """Protocol (c) on a folder the user also approved for training: those videos are left out."""
+    import shutil
 
-    src = ROOT / "notebooks" / f"{name}.ipynb"
-    nb = nbformat.read(src, 4)
-    assert "parameters" in nb.cells[1].metadata.get("tags", [])
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")  # committed clean
-    pm.execute_notebook(str(src), str(tmp_path / f"{name}.ipynb"), cwd=str(ROOT / "notebooks"),
-                        parameters={"smoke": True, "run_dir": str(tmp_path / "run"), "include_user_videos": False},
-                        progress_bar=False, kernel_name="python3")
-    out = tmp_path / "run" / sub
-    for f in ("model.keras", "config.json", "metrics.json", "results.csv"):
-        assert (out / f).is_file(), f
-    cfg = json.loads((out / "config.json").read_text())
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert cfg["smoke"] is True and metrics["notebook_seconds"] > 0
-    assert list(out.glob("curves_*.png"))
-    if sub == "classifier":
-        assert cfg["kind"] == "classifier" and cfg["window"] == 2
-        res = [r for r in metrics["results"] if r["view"] == "all"]
-        protos = {r["protocol"] for r in res}
-        assert {"(a) random frames", "(b) grouped", "(c) ESAP -> OpenPose lifters"} <= protos
-        assert all(0 <= r["frame_acc"] <= 1 for r in res)
-        clf = load_classifier(out)
-        p = clf.predict_frames(load_pose_json(BAD_SIDE))
-        assert np.isfinite(p).mean() > 0.9
-    else:
-        assert cfg["kind"] == "deviation" and cfg["net"] in ("linear", "mlp")
-        aucs = [r["video_auc"] for r in metrics["cv"] if r["view"] == "all"]
-        assert all(0 <= a <= 1 for a in aucs)
-        rows = load_deviation_model(out).summarise(load_pose_json(BAD_SIDE))
-        assert rows and rows[0]["magnitude"] >= rows[-1]["magnitude"]
+    from deadlift_utils.dataset import load_labelled_folder
+    from deadlift_utils.models import save_model_bundle
+    from deadlift_utils.train import evaluate_transfer_folder
+
+    folder = tmp_path / "poses"
+    folder.mkdir()
+    picks = [v for v in videos if v.label == 1][:2] + [v for v in videos if v.label == 0][:2]
+    lines = ["file,label"]
+    for i, v in enumerate(picks):
+        shutil.copy(v.seq.source_path, folder / f"clip{i}.json")
+        lines.append(f"clip{i}.json,{v.form}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    mine = load_labelled_folder(folder, folder / "labels.csv", "mine")
+    assert len(mine) == 4
+
+    def saved(train_videos, name):
+        model, cfg, _, _ = train_final(train_videos, spec_by_name("study_mlp_raw"), epochs=1, seed=0)
+        cfg["video_rule"] = {"name": "good_frame_fraction", "threshold": 0.6, "frame_threshold": 0.5}
+        return save_model_bundle(model, tmp_path / name, cfg, {})
+
+    # trained on 8 study videos + clip0 (good) and clip2 (bad): only clip1 and clip3 are scored
+    res = evaluate_transfer_folder(saved(videos[:4] + videos[-4:] + [mine[0], mine[2]], "some"),
+                                   folder, folder / "labels.csv", "mine")
+    assert (res["held_out"], res["in_training"]) == (2, 2)
+    assert sorted(res["videos"]["video_id"]) == ["mine/clip1", "mine/clip3"]
+    assert int(res["summary"].query("view == 'all'")["videos"].iloc[0]) == 2
+    # trained on all four: nothing left to score, so no figure at all
+    res = evaluate_transfer_folder(saved(videos[:4] + mine, "all"), folder, folder / "labels.csv", "mine")
+    assert (res["held_out"], res["in_training"], res["summary"]) == (0, 4, None)
+
+
+def test_blazepose_is_trusted_only_when_every_held_out_transfer_row_passes():
+    import pandas as pd
+
+    from deadlift_utils.train import trusted_backends
+
+    def table(*rows):
+        return pd.DataFrame([{"model": "m", "view": "all", "protocol": f"(c) ESAP -> {name} (saved model)",
+                              "video_auc": auc, "video_acc_study_60pct": acc} for name, auc, acc in rows],
+                            columns=["model", "view", "protocol", "video_auc", "video_acc_study_60pct"])
+
+    assert trusted_backends(table(("yfgd", 0.9, 0.8), ("kb", 0.8, 0.75)), "m") == ["openpose", "blazepose"]
+    assert trusted_backends(table(("yfgd", 0.9, 0.8), ("kb", 1.0, 0.125)), "m") == ["openpose"]
+    assert trusted_backends(table(("yfgd", float("nan"), 0.9)), "m") == ["openpose"]  # one class: no AUC
+    assert trusted_backends(table(), "m") == ["openpose"]  # nothing measured, nothing trusted
