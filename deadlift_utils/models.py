@@ -276,8 +276,9 @@ def save_model_bundle(model, out_dir, config: dict, metrics: dict) -> Path:
 
 
 _RETRAIN_HINT = {
-    "classifier": "re-run notebooks/03_train_classifier.ipynb (it saves {run_dir}/classifier) or pass that folder",
-    "deviation model": "re-run notebooks/04_train_deviation_model.ipynb (it saves {run_dir}/deviation) "
+    "classifier": "re-run notebooks/03_train_classifier.ipynb (it saves outputs/runs/<run id>/classifier) "
+                  "or pass that folder",
+    "deviation model": "re-run notebooks/04_train_deviation_model.ipynb (it saves outputs/runs/<run id>/deviation) "
                        "or pass that folder",
 }
 

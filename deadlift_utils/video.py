@@ -81,8 +81,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file. Check the path (and the data_dir parameter).")
     if path.is_dir():
-        raise ValueError(f"{path}: is a folder, not a video; pass a video file, or use "
-                         f"`python -m deadlift_utils extract FOLDER` / `batch FOLDER` for a folder.")
+        raise ValueError(f"{path}: is a folder, not a video; pass a video file, or run "
+                         f"python -m deadlift_utils extract FOLDER (or batch FOLDER) over a folder.")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty (0 bytes). {_fix_hint(path)}")
     kind = _image_kind(path)
