@@ -122,19 +122,48 @@ def _bad(path, msg: str) -> ValueError:
                       f"or fix the file; see the pose JSON format in deadlift_utils/pose.py.")
 
 
+def _short(v, n: int = 60) -> str:
+    r = repr(v)
+    return r if len(r) <= n else r[:n] + "..."
+
+
 def _parse_point(path, t, j, p, dims, allow_conf):
-    """One keypoint -> tuple of floats, or None when missing."""
+    """One keypoint -> list of floats, or None when missing."""
     if p is None:
         return None
     if not isinstance(p, (list, tuple)) or len(p) < dims or len(p) > dims + (1 if allow_conf else 0):
-        raise _bad(path, f"frame {t} keypoint {j} should be {'[x, y, confidence]' if allow_conf else f'{dims} numbers'} or null, got {p!r}")
-    try:
-        vals = [float(v) for v in p]
-    except (TypeError, ValueError):
-        raise _bad(path, f"frame {t} keypoint {j} has a non-number: {p!r}") from None
+        raise _bad(path, f"frame {t} keypoint {j} should be {'[x, y, confidence]' if allow_conf else f'{dims} numbers'} or null, got {_short(p)}")
+    vals = []
+    for v in p:
+        # JSON numbers only: true/false and "12" are not coordinates.
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise _bad(path, f"frame {t} keypoint {j} has a non-number: {_short(p)}")
+        try:
+            vals.append(float(v))
+        except OverflowError:  # an integer too large for a float
+            raise _bad(path, f"frame {t} keypoint {j} is out of range: {_short(p)}") from None
     if not all(math.isfinite(v) for v in vals):
-        raise _bad(path, f"frame {t} keypoint {j} is NaN or infinite: {p!r}")
+        raise _bad(path, f"frame {t} keypoint {j} is NaN or infinite: {_short(p)}")
     return vals
+
+
+def _header_number(path, what: str, v, *, integer: bool = False, positive: bool = True):
+    """A numeric header/frame field -> float (or int); ValueError naming the field otherwise."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _bad(path, f"{what} should be a number, got {_short(v)}")
+    try:
+        f = float(v)
+    except OverflowError:
+        raise _bad(path, f"{what} is out of range: {_short(v)}") from None
+    if not math.isfinite(f):
+        raise _bad(path, f"{what} is NaN or infinite")
+    if integer and abs(f) > 2 ** 53:
+        raise _bad(path, f"{what} is out of range: {_short(v)}")
+    if integer and f != int(f):
+        raise _bad(path, f"{what} should be a whole number, got {_short(v)}")
+    if positive and f <= 0:
+        raise _bad(path, f"{what} should be above 0, got {_short(v)}")
+    return int(f) if integer else f
 
 
 def _frames_to_arrays(path, frames_kps, world=None, allow_conf=True, image_coords=True):
@@ -175,7 +204,11 @@ def load_pose_json(path: str | os.PathLike, default_fps: float = 30.0) -> PoseSe
 
     Raises FileNotFoundError for a missing file and ValueError (naming the file, the
     frame and the fix) for malformed content: bad JSON, an empty file, wrong keypoint
-    counts, NaN/inf coordinates, or a mix of both formats.
+    counts, NaN/inf or non-number coordinates, a mix of both formats, header fields of the
+    wrong type (fps, frame_stride, smoothing_window, width, height, video, keypoint_names),
+    bad frame_index/time_s, or frames out of time order. No other exception type escapes
+    for any file content (tests/test_properties.py fuzzes it). Negative pixel coordinates
+    mean "not found" (OpenPose's [-1, -1]).
     """
     path = Path(path)
     if not path.is_file():
@@ -188,6 +221,10 @@ def load_pose_json(path: str | os.PathLike, default_fps: float = 30.0) -> PoseSe
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise _bad(path, f"not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise _bad(path, "not a pose file (JSON nested too deeply)") from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        raise _bad(path, f"not valid JSON ({_short(str(e), 80)})") from None
 
     if isinstance(data, list):  # the study's format
         if not data:
@@ -207,7 +244,7 @@ def load_pose_json(path: str | os.PathLike, default_fps: float = 30.0) -> PoseSe
     if data.get("schema") != SCHEMA:
         raise _bad(path, f"unknown schema {data.get('schema')!r}, expected {SCHEMA!r}")
     names = data.get("keypoint_names")
-    if names is not None and list(names) != KEYPOINT_NAMES:
+    if names is not None and names != KEYPOINT_NAMES:
         raise _bad(path, "keypoint_names are not the 18 OpenPose COCO names in order")
     frames = data.get("frames")
     if not isinstance(frames, list):
@@ -215,19 +252,37 @@ def load_pose_json(path: str | os.PathLike, default_fps: float = 30.0) -> PoseSe
     for t, f in enumerate(frames):
         if not isinstance(f, dict) or "keypoints" not in f:
             raise _bad(path, f"frame {t} is not an object with 'keypoints' (mixed formats?)")
+    video = data.get("video")
+    if video is not None and not isinstance(video, str):
+        raise _bad(path, f"video should be a file name or null, got {_short(video)}")
+    # 0 or null mean "not known" for these header fields.
+    fps = _header_number(path, "fps", data["fps"]) if data.get("fps") not in (None, 0) else default_fps
+    stride = (_header_number(path, "frame_stride", data["frame_stride"], integer=True)
+              if data.get("frame_stride") not in (None, 0) else 1)
+    smoothing = (_header_number(path, "smoothing_window", data["smoothing_window"], integer=True)
+                 if data.get("smoothing_window") not in (None, 0) else 1)
+    size = {k: _header_number(path, k, data[k], integer=True) if data.get(k) not in (None, 0) else None
+            for k in ("width", "height")}
     has_world = any("world_keypoints" in f for f in frames)
     xy, conf, world = _frames_to_arrays(
         path, [f["keypoints"] for f in frames],
         world=[f.get("world_keypoints") for f in frames] if has_world else None,
     )
-    fps = data.get("fps") or default_fps
-    stride = int(data.get("frame_stride") or 1)
-    frame_index = np.array([int(f.get("frame_index", t * stride)) for t, f in enumerate(frames)], dtype=int)
-    time_s = np.array([float(f["time_s"]) if f.get("time_s") is not None else frame_index[t] / fps
-                       for t, f in enumerate(frames)])
+    frame_index = np.array([
+        t * stride if f.get("frame_index") is None
+        else _header_number(path, f"frame {t} frame_index", f["frame_index"], integer=True, positive=False)
+        for t, f in enumerate(frames)], dtype=int)
+    time_s = np.array([
+        frame_index[t] / fps if f.get("time_s") is None
+        else _header_number(path, f"frame {t} time_s", f["time_s"], positive=False)
+        for t, f in enumerate(frames)], dtype=float)
+    if len(time_s) > 1 and np.any(np.diff(time_s) <= 0):
+        t = int(np.flatnonzero(np.diff(time_s) <= 0)[0]) + 1
+        raise _bad(path, f"frame {t} (time_s {time_s[t]:g}) is not after frame {t - 1} ({time_s[t - 1]:g}): "
+                         f"frames must be in time order without repeats")
     return PoseSequence(
         keypoints_xy=xy, confidence=conf, frame_index=frame_index, time_s=time_s, world_xyz=world,
-        video=data.get("video"), fps=float(fps), width=data.get("width"), height=data.get("height"),
-        frame_stride=stride, smoothing_window=int(data.get("smoothing_window") or 1),
+        video=video, fps=float(fps), width=size["width"], height=size["height"],
+        frame_stride=stride, smoothing_window=smoothing,
         backend=str(data.get("backend", "unknown")), source_path=str(path),
     )
