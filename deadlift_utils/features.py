@@ -254,10 +254,10 @@ def frame_features(keypoints_xy: np.ndarray, blocks=("norm_xy", "angles", "mask"
     for b in blocks:
         if b == "raw_xy":
             raw = kp if not mirror else mirror_pose(kp)  # the study saw the unmirrored image
-            cols.append(raw.reshape(len(kp), -1))
+            cols.append(raw.reshape(len(kp), N_KEYPOINTS * 2))  # (not -1: a 0-frame video has no size to infer)
             names += [f"{n}_{a}_px" for n in _kp_names() for a in "xy"]
         elif b == "norm_xy":
-            cols.append(normalise_pose(canon, scale=np.full(len(canon), scale)).reshape(len(kp), -1))
+            cols.append(normalise_pose(canon, scale=np.full(len(canon), scale)).reshape(len(kp), N_KEYPOINTS * 2))
             names += [f"{n}_{a}_norm" for n in _kp_names() for a in "xy"]
         elif b == "angles":
             a, n = angle_features(canon)
@@ -271,7 +271,24 @@ def frame_features(keypoints_xy: np.ndarray, blocks=("norm_xy", "angles", "mask"
             r, n = robust_features(canon, scale, near)
             cols.append(r)
             names += n
+    # 'angles' and 'robust' both have trunk_incline and shin_incline: when both blocks are
+    # used, the second copy gets its block's prefix so every column name is unique.
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        if n in seen:
+            names[i] = f"{_block_of(i, blocks, cols)}_{n}"
+        seen.add(names[i])
     return np.concatenate(cols, axis=1), names
+
+
+def _block_of(col: int, blocks, cols) -> str:
+    """The block that column `col` of the concatenated features comes from."""
+    end = 0
+    for b, c in zip(blocks, cols):
+        end += c.shape[1]
+        if col < end:
+            return b
+    return "dup"
 
 
 def window_features(X: np.ndarray, names: list[str], half_width: int, step: int = 1) -> tuple[np.ndarray, list[str]]:
