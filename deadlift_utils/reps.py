@@ -226,8 +226,14 @@ def segment_reps(keypoints_xy: np.ndarray, time_s: np.ndarray, *,
     keypoints_xy: (T, 18, 2) pixels, NaN = missing; time_s: (T,) increasing seconds.
     `signal` overrides the lift signal (T,) (higher = more upright), e.g. for tests.
     Returns a RepResult; reps is empty (with `reason`) when the lift is not visible.
+    Raises ValueError for a time axis that is not 1-D, finite and strictly increasing, or
+    for keypoints/signal whose shape does not match it.
     """
     t = np.asarray(time_s, dtype=float)
+    if t.ndim != 1:
+        raise ValueError(f"time_s should be a 1-D series of seconds, got shape {t.shape}")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("time_s has NaN or infinite times; every sample needs a real time")
     if signal is None:
         raw = lift_signal(keypoints_xy, t)
     else:
