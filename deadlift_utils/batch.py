@@ -529,6 +529,10 @@ def batch_command(args) -> int:
         print(f"error: {msg}", file=sys.stderr)
 
     folder = Path(args.input_folder)
+    if folder.is_file():
+        err(f"{folder}: is a file, not a folder; pass the folder that holds your videos "
+            f"(extract and analyze take a single video).")
+        return 2
     if not folder.is_dir():
         err(f"{folder}: no such folder. Pass the folder that holds your videos.")
         return 2

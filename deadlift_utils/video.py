@@ -75,7 +75,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Open `path` and read its first frame; return its size, fps and frame count.
 
     Raises FileNotFoundError if it does not exist and ValueError (naming the file and the fix)
-    if it is a folder, not a video, truncated, or holds no frames.
+    if it is a folder, a pose JSON, a still image (even renamed .mp4), not a video, truncated,
+    or holds no frames. Width and height are as displayed: a rotation tag is applied.
     """
     path = Path(path)
     if not path.exists():
@@ -85,6 +86,9 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                          f"python -m deadlift_utils extract FOLDER (or batch FOLDER) over a folder.")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty (0 bytes). {_fix_hint(path)}")
+    if path.suffix.lower() == ".json":
+        raise ValueError(f"{path}: is a pose file, not a video; pass the video, or classify the pose file: "
+                         f"python -m deadlift_utils classify {path.name} --model CLASSIFIER_FOLDER")
     kind = _image_kind(path)
     if kind:
         raise ValueError(f"{path}: is a still image ({kind}), not a video; pass the video file "
@@ -139,6 +143,9 @@ def iter_frames(path: str | os.PathLike, frame_stride: int = 1) -> Iterator[tupl
 def list_videos(folder: str | os.PathLike) -> list[Path]:
     """All videos under `folder` (recursively), sorted. Raises if there are none."""
     folder = Path(folder)
+    if folder.is_file():
+        raise ValueError(f"{folder}: is a file, not a folder; pass the folder that holds your videos "
+                         f"(extract and analyze take a single video).")
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder. Point at the folder that holds your videos.")
     videos = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)

@@ -203,6 +203,12 @@ def _api_extract_folder(path, out, src):
     return extract_folder(path, out, progress=False, frame_stride=STRIDE, model_variant=MODEL, write_videos=False)
 
 
+def _api_batch(path, out, src):
+    from deadlift_utils.batch import run_batch
+
+    return run_batch(path, out, progress=False)
+
+
 def _api_analyze(stride):
     def call(path, out, src):
         from deadlift_utils.analyze import analyze_video
@@ -303,6 +309,11 @@ CASES: list[Case] = [
           Cli(["batch", "{path}", "--out", "{out}"], 2, ["holds no videos", "Copy your videos there"]),
           Cli(["analyze", "{path}", "--out", "{out}"], 2, ["is a folder, not a video", "extract FOLDER"])],
          _api_extract_folder, "extract_folder(path, out)", ValueError, ["holds no videos", "Copy your videos"]),
+    Case("file_to_batch", "video", "a single video passed where a folder is expected (batch)",
+         lambda d, src: write_video(d / "one_clip.mp4", [scene()] * 3),
+         [Cli(["batch", "{path}", "--out", "{out}"], 2, ["is a file, not a folder", "pass the folder"])],
+         _api_batch,
+         "run_batch(path, out)", ValueError, ["is a file, not a folder", "extract and analyze take a single video"]),
     Case("text_as_mp4", "video", "a text file renamed .mp4",
          _write("notes.mp4", "these are my notes, not a video\n"),
          [Cli(["extract", "{path}", "--out", "{out}", "--quiet"], 1, ["cannot be opened as a video", "re-export"]),
@@ -391,6 +402,12 @@ CASES: list[Case] = [
          _api_classify, "classify_pose_file(path, model)", None, ["'frame_probabilities': [None, None, None, 0."],
          check=lambda r: (len(r["frame_probabilities"]) == 12
                           and all(p is not None for p in r["frame_probabilities"][3:]))),
+
+    Case("pose_json_as_video", "pose", "a pose JSON passed to analyze (which takes the video)",
+         _pose_file("lift.json", esap_frames(5)),
+         [Cli(["analyze", "{path}", "--out", "{out}"], 2, ["is a pose file, not a video", "classify lift.json"]),
+          Cli(["extract", "{path}", "--out", "{out}", "--quiet"], 1, ["is a pose file, not a video"])],
+         _api_analyze(STRIDE), "analyze_video(path, out)", ValueError, ["is a pose file, not a video"]),
 
     # ------------------------------------------------------------------ labels.csv
     Case("labels_unknown_form", "labels", "labels.csv with an unknown label (form 'great')",
