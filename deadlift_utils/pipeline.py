@@ -180,15 +180,16 @@ def _metrics(name: str, run_dir: Path, params: dict) -> dict:
                     "flagged": int((t["flags"].fillna("") != "").sum())}
         if name == "03_train_classifier":
             m = json.loads((run_dir / "classifier" / "metrics.json").read_text())
+            rows = [r for r in m.get("results", []) if r.get("view") == "all"]
+            grouped = next((r for r in rows if r.get("protocol") == "(b) grouped"
+                            and r.get("model") == m.get("spec")), None)
+            leaky = next((r for r in rows if r.get("protocol") == "(a) random frames"), None)
             out = {"saved": m.get("spec")}
-            for r in m.get("results", []):  # the honest (b) figure first, the leaky (a) one beside it
-                if r.get("view") != "all":
-                    continue
-                if r.get("protocol") == "(b) grouped" and r.get("model") == m.get("spec"):
-                    out["grouped_frame_acc"] = round(r["frame_acc"], 3)
-                    out["grouped_video_acc"] = round(r["video_acc_study_60pct"], 3)
-                elif r.get("protocol") == "(a) random frames":
-                    out["random_split_frame_acc"] = round(r["frame_acc"], 3)
+            if grouped:  # the honest figure first, the study's leaky random split beside it
+                out["grouped_frame_acc"] = round(grouped["frame_acc"], 3)
+                out["grouped_video_acc"] = round(grouped["video_acc_study_60pct"], 3)
+            if leaky:
+                out["random_split_frame_acc"] = round(leaky["frame_acc"], 3)
             return out
         if name == "04_train_deviation_model":
             m = json.loads((run_dir / "deviation" / "metrics.json").read_text())
