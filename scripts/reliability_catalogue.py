@@ -62,6 +62,9 @@ def command(args) -> str:
     return "`" + " ".join(["python -m deadlift_utils", *args]) + "`"
 
 
+TALLY = {"commands": 0, "errors": 0, "graceful": 0, "tracebacks": 0, "unexpected": 0}
+
+
 def run_cases(tmp: Path, src) -> list[str]:
     rows = []
     for case in T.CASES:
@@ -73,10 +76,15 @@ def run_cases(tmp: Path, src) -> list[str]:
             args = T.fill(cli.args, path, d / f"out{k}", src, d)
             proc = T.run_cli(*args)
             mark = "" if proc.returncode == cli.exit and "Traceback" not in proc.stderr else " **(unexpected)**"
+            TALLY["commands"] += 1
+            TALLY["errors" if proc.returncode else "graceful"] += 1
+            TALLY["tracebacks"] += "Traceback" in proc.stderr
+            TALLY["unexpected"] += bool(mark)
             cli_parts.append(f"{command(args)} -> exit {proc.returncode}{mark}: `{shown(proc, cli.expect)}`")
         result, text = T.api_outcome(case, path, d / "api_out", src)
         ok = isinstance(result, case.raises) if case.raises else not isinstance(result, Exception)
         api = f"`{case.api_text}` -> {'' if ok else '**(unexpected)** '}{api_text(result, text)}"
+        TALLY["unexpected"] += not ok
         rows.append(f"| {cell(case.what, tmp)} | {cell('<br>'.join(cli_parts), tmp)} | {cell(api, tmp)} |")
         print(f"{case.id}: done", flush=True)
     return rows
@@ -182,6 +190,11 @@ def main() -> None:
         "The same cases are asserted by `tests/test_bad_inputs.py` (exit code, exactly one `error:` line",
         "naming the file and the fix, no traceback; or the documented graceful result), which also checks",
         "that none of them changes an existing labels.csv, approvals.csv, pose JSON or report.",
+        "",
+        f"Outcome: {len(T.CASES)} bad inputs run as {TALLY['commands']} commands: {TALLY['errors']} refused with a "
+        f"one-line `error:` (non-zero exit), {TALLY['graceful']} handled with exit 0 and the outcome shown; "
+        f"{TALLY['tracebacks']} tracebacks; {TALLY['unexpected']} outcomes other than the test expects. The rotated "
+        f"phone video and the two folder runs follow at the end.",
         "",
         "Exit codes: 2 = the input cannot be used (nothing was done); 1 = a file or folder run where some",
         "videos failed (the others were done, failures listed at the end); 0 = done, with the outcome shown.",
