@@ -510,16 +510,6 @@ def fill(args: list, path: Path, out: Path, src: Sources, d: Path) -> list[str]:
     return [str(a).format(**subst) for a in args]
 
 
-def shown_line(proc: subprocess.CompletedProcess, expect: list[str]) -> str:
-    """The line the user sees: the error line of a failure, else the stdout/stderr text that
-    carries the expected outcome."""
-    if proc.returncode != 0:
-        return error_line(proc)
-    text = proc.stdout + proc.stderr
-    lines = [l for l in text.splitlines() if any(e.split("\n")[0] in l for e in expect)]
-    return lines[-1] if lines else text.strip().splitlines()[-1]
-
-
 def api_outcome(case: Case, path: Path, out: Path, src: Sources) -> tuple[object, str]:
     """(exception or result, the text of it) from the case's Python API call."""
     try:
