@@ -12,10 +12,13 @@ import pytest
 import yaml
 
 from deadlift_utils import config
+from deadlift_utils.deviation import load_deviation_model
+from deadlift_utils.models import load_classifier
 from deadlift_utils.pipeline import NOTEBOOKS, format_summary, notebook_parameters, run_pipeline
 from deadlift_utils.pose import load_pose_json
 
 pytestmark = pytest.mark.slow
+BAD_SIDE = config.ESAP_POSE_DIR / "bad_side" / "Bad3.json"
 
 
 def _isolated_params(tmp):
@@ -82,16 +85,41 @@ def test_smoke_pipeline_runs_every_notebook_and_writes_their_outputs(smoke_run):
     approvals = pd.read_csv(tmp / "approvals.csv", dtype=str, keep_default_na=False)
     assert set(approvals["decided_by"]) == {"auto"} and len(approvals) == 2
     assert (run / "contact_sheet.png").stat().st_size > 10_000
-    # 03 / 04: models with their config and metrics beside them
+    # 03 / 04: models with their config, metrics and curves beside them
+    model_files = {}
     for sub in ("classifier", "deviation"):
-        files = {p.name for p in (run / sub).iterdir()}
-        assert {"model.keras", "config.json", "metrics.json"} <= files, files
-        json.loads((run / sub / "config.json").read_text())
-    # 05: a report with the contract's fields
-    report = json.loads(next((run / "analysis").glob("*_report.json")).read_text())
-    assert report["verdict"] in ("good", "bad", "unknown")
+        out = run / sub
+        files = {p.name for p in out.iterdir()}
+        assert {"model.keras", "config.json", "metrics.json", "results.csv"} <= files, files
+        assert list(out.glob("curves_*.png"))
+        cfg = json.loads((out / "config.json").read_text())
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert cfg["smoke"] is True and metrics["notebook_seconds"] > 0
+        model_files[sub] = (cfg, metrics)
+    cfg, metrics = model_files["classifier"]
+    assert cfg["kind"] == "classifier" and cfg["window"] == 2
+    res = [r for r in metrics["results"] if r["view"] == "all"]
+    assert {"(a) random frames", "(b) grouped", "(c) ESAP -> OpenPose lifters"} <= {r["protocol"] for r in res}
+    assert all(0 <= r["frame_acc"] <= 1 for r in res)
+    assert sum(r["protocol"].startswith("(c) ESAP -> kettlebell") for r in res) == 1  # the poses 02 wrote
+    p = load_classifier(run / "classifier").predict_frames(load_pose_json(BAD_SIDE))
+    assert np.isfinite(p).mean() > 0.9
+    shown = summary["steps"]["03_train_classifier"]["metrics"]
+    grouped = next(r for r in res if r["protocol"] == "(b) grouped" and r["model"] == metrics["spec"])
+    assert shown["saved"] == metrics["spec"] and shown["grouped_frame_acc"] == round(grouped["frame_acc"], 3)
+    cfg, metrics = model_files["deviation"]
+    assert cfg["kind"] == "deviation" and cfg["net"] in ("linear", "mlp")
+    assert all(0 <= r["video_auc"] <= 1 for r in metrics["cv"] if r["view"] == "all")
+    rows = load_deviation_model(run / "deviation").summarise(load_pose_json(BAD_SIDE))
+    assert rows and rows[0]["magnitude"] >= rows[-1]["magnitude"]
+    assert summary["steps"]["04_train_deviation_model"]["metrics"]["saved"] == cfg["net"]
+    # 05: the hips-first kettlebell set, analysed with the models 03/04 just saved
+    report = json.loads((run / "analysis" / "hips_first_side_report.json").read_text())
+    assert report["verdict"] == "bad" and len(report["reps"]) == 10
+    assert any(e["name"] == "hips_first" for r in report["reps"] for e in r["errors"])
+    assert report["classifier"]["trusted_for_this_backend"] is False  # trained on OpenPose, this is BlazePose
+    assert report["deviations"] and {"joint", "magnitude", "direction"} <= set(report["deviations"][0])
     assert report["feedback"]["source"] == "offline"     # no key in tests
-    assert isinstance(report["reps"], list) and len(report["reps"]) >= 3
     assert summary["steps"]["05_evaluate_and_feedback"]["metrics"]["verdict"] == report["verdict"]
 
 
