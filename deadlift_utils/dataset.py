@@ -105,7 +105,11 @@ def load_labelled_folder(pose_dir: str | os.PathLike, labels_csv: str | os.PathL
         if path is None:
             continue
         seq = load_pose_json(path)
-        view = (row.get("view") or "").strip() or infer_view(seq.keypoints_xy)
+        view = (row.get("view") or "").strip().lower()
+        if view and view not in VIEWS:
+            raise ValueError(f"{labels_csv}: view {row.get('view')!r} for {row[key]} is not one of "
+                             f"{', '.join(VIEWS)}; fix it or leave it blank to infer it from the pose.")
+        view = view or infer_view(seq.keypoints_xy)
         vid = f"{source}/{rel.with_suffix('').as_posix()}"
         lifter = (row.get("subject") or "").strip()
         videos.append(Video(vid, seq, _form_to_label(row["label"], labels_csv), view, source,

@@ -93,3 +93,8 @@ def test_missing_data_gives_clear_errors(tmp_path):
     (tmp_path / "labels.csv").write_text("file,label\nA_grip_too_wide_front.json,maybe\n")
     with pytest.raises(ValueError, match="good' or 'bad"):
         load_labelled_folder(config.OPENPOSE_SEQUENCES_DIR, tmp_path / "labels.csv", "x")
+    (tmp_path / "labels.csv").write_text("file,label,view\nA_grip_too_wide_front.json,bad,overhead\n")
+    with pytest.raises(ValueError, match="labels.csv: view 'overhead' for A_grip_too_wide_front.json"):
+        load_labelled_folder(config.OPENPOSE_SEQUENCES_DIR, tmp_path / "labels.csv", "x")
+    (tmp_path / "labels.csv").write_text("file,label,view\nA_grip_too_wide_front.json,bad,Front\n")
+    assert load_labelled_folder(config.OPENPOSE_SEQUENCES_DIR, tmp_path / "labels.csv", "x")[0].view == "front"
