@@ -166,7 +166,7 @@ def test_sigkill_mid_save_never_leaves_a_partial_file(zygote, tmp_path):
         # The kills really hit saves in progress (a temp file was left), not only idle moments...
         assert r["mid_write"] >= 0.2 * r["kills"], (kind, r)
         # ...and writers got far enough to replace the file many times.
-        assert all(v is not None and v >= 10 for v in r["last_versions"].values()), (kind, r["last_versions"])
+        assert all(v is not None and v >= 5 for v in r["last_versions"].values()), (kind, r["last_versions"])
         # A killed save leaves at most one temp file; nothing else accumulates.
         assert r["temp_files_left"] <= r["mid_write"], (kind, r)
 
