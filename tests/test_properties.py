@@ -13,8 +13,10 @@ them to missing points and random inputs.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -30,6 +32,7 @@ from deadlift_utils.reps import PHASES, RepResult, count_reps, segment_reps
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TMP = Path(tempfile.mkdtemp(prefix="deadlift_props_"))
+atexit.register(shutil.rmtree, TMP, True)
 
 
 # ============================================================================ pose loader
