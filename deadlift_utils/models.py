@@ -263,15 +263,31 @@ def write_json(path, obj) -> Path:
     return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2))
 
 
+def _sha256(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def save_model_bundle(model, out_dir, config: dict, metrics: dict) -> Path:
-    """Write model.keras, config.json and metrics.json into out_dir (each atomically)."""
+    """Write model.keras, metrics.json and config.json into out_dir, each atomically.
+
+    config gets `model_sha256` (set in the dict passed, so later rewrites of config.json keep
+    it) and is written last: a save killed half-way leaves a model.keras that does not match
+    config.json, which check_model_folder reports instead of loading a mismatched pair.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{MODEL_FILE}.tmp.keras"
     model.save(tmp)
+    config["model_sha256"] = _sha256(tmp)
     os.replace(tmp, out_dir / MODEL_FILE)
-    write_json(out_dir / CONFIG_FILE, config)
     write_json(out_dir / METRICS_FILE, metrics)
+    write_json(out_dir / CONFIG_FILE, config)
     return out_dir
 
 
@@ -310,6 +326,9 @@ def check_model_folder(model_dir, what: str = "model") -> tuple[dict, str]:
 
     if not zipfile.is_zipfile(model_dir / MODEL_FILE):  # a .keras file is a zip archive
         raise ValueError(f"{model_dir / MODEL_FILE}: is not a Keras model file (damaged or cut short); {hint}.")
+    if config.get("model_sha256") and config["model_sha256"] != _sha256(model_dir / MODEL_FILE):
+        raise ValueError(f"{model_dir}: model.keras and config.json come from different saves (a save was "
+                         f"interrupted, or one file was copied over); {hint}.")
     return config, hint
 
 

@@ -193,3 +193,25 @@ def test_blazepose_is_trusted_only_when_every_held_out_transfer_row_passes():
     assert trusted_backends(table(("yfgd", 0.9, 0.8), ("kb", 1.0, 0.125)), "m") == ["openpose"]
     assert trusted_backends(table(("yfgd", float("nan"), 0.9)), "m") == ["openpose"]  # one class: no AUC
     assert trusted_backends(table(), "m") == ["openpose"]  # nothing measured, nothing trusted
+
+
+def test_a_model_file_from_another_save_is_refused_not_loaded(tmp_path):
+    """A save killed between model.keras and config.json (or a model copied over) is caught."""
+    import shutil
+
+    import keras
+
+    from deadlift_utils.models import check_model_folder, save_model_bundle
+
+    def tiny(seed):
+        keras.utils.set_random_seed(seed)
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+
+    cfg_a, cfg_b = {"kind": "classifier"}, {"kind": "classifier"}
+    save_model_bundle(tiny(0), tmp_path / "a", cfg_a, {})
+    save_model_bundle(tiny(1), tmp_path / "b", cfg_b, {})
+    assert len(cfg_a["model_sha256"]) == 64 and cfg_a["model_sha256"] != cfg_b["model_sha256"]
+    assert check_model_folder(tmp_path / "a")[0]["model_sha256"] == cfg_a["model_sha256"]
+    shutil.copy(tmp_path / "b" / "model.keras", tmp_path / "a" / "model.keras")
+    with pytest.raises(ValueError, match=r"model.keras and config.json come from different saves.*re-run"):
+        check_model_folder(tmp_path / "a", "classifier")
