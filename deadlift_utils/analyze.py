@@ -502,8 +502,9 @@ def render_html(report: dict, files: dict) -> str:
         f"<br><b>View:</b> {e(str(report['view']))} ({e(report.get('view_source', ''))})"
         f"<br><b>Good-frame fraction:</b> {report.get('good_frame_fraction')} "
         f"({e(str(report.get('good_frame_fraction_source')))})</p>",
-        f"<h2>Coaching ({e(report['feedback']['source'])})</h2><p style='white-space:pre-wrap'>"
-        f"{e(report['feedback']['text'])}</p>",
+        f"<h2>Coaching ({e(report['feedback']['source'])})</h2>"
+        + (f"<p><i>{e(report['feedback']['note'])}</i></p>" if report['feedback'].get('note') else "")
+        + f"<p style='white-space:pre-wrap'>{e(report['feedback']['text'])}</p>",
     ]
     if report["reps"]:
         parts.append("<h2>Reps</h2><table><tr><th>rep</th><th>start s</th><th>end s</th><th>verdict</th><th>errors (evidence)</th></tr>")

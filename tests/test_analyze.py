@@ -56,6 +56,9 @@ def test_report_contract_and_rules_verdict():
     assert any("no classifier" in n for n in rep["notes"])
     good = analyze_pose(_op("C_correct_front.json"), use_openai=False)
     assert good["verdict"] == "good" and good["decided_by"] == "rules"
+    # the HTML report says why the coaching is the offline text, not only that it is
+    from deadlift_utils.analyze import render_html
+    assert "OpenAI disabled by the caller; offline coaching text" in render_html(rep, {})
 
 
 def test_classifier_decides_only_on_the_backend_it_was_trained_on():
