@@ -282,8 +282,20 @@ def _model_folder(kind: str):
             (p / "model.keras").write_bytes(b"half a model")
         elif kind == "wrong_kind":
             (p / "config.json").write_text(json.dumps({"kind": "deviation"}))
+        elif kind == "other_save":  # config.json of another save beside this model.keras
+            cfg = json.loads((p / "config.json").read_text())
+            cfg["model_sha256"] = "0" * 64
+            (p / "config.json").write_text(json.dumps(cfg))
         return p
     return make
+
+
+def _bad_model_case(kind: str, what: str, message: str, exc) -> "Case":
+    """A classifier folder with one thing wrong, through classify, analyze --classifier and the API."""
+    return Case(f"model_{kind}", "model", what, _model_folder(kind),
+                [Cli(["classify", "{pose}", "--model", "{path}"], 2, [message, CLASSIFIER_HINT]),
+                 Cli(["analyze", "{clip}", "--out", "{out}", "--classifier", "{path}"], 2, [message, CLASSIFIER_HINT])],
+                _api_load_classifier, "load_classifier(path)", exc, [message, CLASSIFIER_HINT])
 
 
 def _pose_file(name: str, obj=None, text: str | None = None):
@@ -443,27 +455,14 @@ CASES: list[Case] = [
           Cli(["analyze", "{clip}", "--out", "{out}", "--deviation", "{path}"], 2,
               ["deviation model folder not found", DEVIATION_HINT])],
          _api_load_classifier, "load_classifier(path)", FileNotFoundError, ["classifier folder not found", CLASSIFIER_HINT]),
-    Case("model_no_config", "model", "a model folder whose config.json was deleted",
-         _model_folder("no_config"),
-         [Cli(["classify", "{pose}", "--model", "{path}"], 2, ["config.json is missing", CLASSIFIER_HINT]),
-          Cli(["analyze", "{clip}", "--out", "{out}", "--classifier", "{path}"], 2, ["config.json is missing", CLASSIFIER_HINT])],
-         _api_load_classifier, "load_classifier(path)", FileNotFoundError, ["config.json is missing", CLASSIFIER_HINT]),
-    Case("model_no_model_file", "model", "a model folder without model.keras",
-         _model_folder("no_model_file"),
-         [Cli(["classify", "{pose}", "--model", "{path}"], 2, ["model.keras is missing", CLASSIFIER_HINT]),
-          Cli(["analyze", "{clip}", "--out", "{out}", "--classifier", "{path}"], 2, ["model.keras is missing", CLASSIFIER_HINT])],
-         _api_load_classifier, "load_classifier(path)", FileNotFoundError, ["model.keras is missing", CLASSIFIER_HINT]),
-    Case("model_damaged", "model", "a model folder whose model.keras is damaged",
-         _model_folder("damaged"),
-         [Cli(["classify", "{pose}", "--model", "{path}"], 2, ["is not a Keras model file", CLASSIFIER_HINT]),
-          Cli(["analyze", "{clip}", "--out", "{out}", "--classifier", "{path}"], 2, ["is not a Keras model file", CLASSIFIER_HINT])],
-         _api_load_classifier, "load_classifier(path)", ValueError, ["is not a Keras model file", CLASSIFIER_HINT]),
-    Case("model_wrong_kind", "model", "the deviation model's folder passed as the classifier",
-         _model_folder("wrong_kind"),
-         [Cli(["classify", "{pose}", "--model", "{path}"], 2, ["holds a deviation model, not a classifier", CLASSIFIER_HINT]),
-          Cli(["analyze", "{clip}", "--out", "{out}", "--classifier", "{path}"], 2,
-              ["holds a deviation model, not a classifier", CLASSIFIER_HINT])],
-         _api_load_classifier, "load_classifier(path)", ValueError, ["holds a deviation model, not a classifier"]),
+    _bad_model_case("no_config", "a model folder whose config.json was deleted",
+                    "config.json is missing", FileNotFoundError),
+    _bad_model_case("no_model_file", "a model folder without model.keras", "model.keras is missing", FileNotFoundError),
+    _bad_model_case("damaged", "a model folder whose model.keras is damaged", "is not a Keras model file", ValueError),
+    _bad_model_case("wrong_kind", "the deviation model's folder passed as the classifier",
+                    "holds a deviation model, not a classifier", ValueError),
+    _bad_model_case("other_save", "a model folder whose model.keras and config.json come from different saves",
+                    "model.keras and config.json come from different saves", ValueError),
 
     # ------------------------------------------------------------------ pipeline parameters (papermill)
     Case("param_wrong_type", "params", "a parameter of the wrong type (epochs: many)",
