@@ -97,9 +97,13 @@ def write_doc(path: Path, runs: list[dict], folder: Path, stride: int, write_vid
         f"last result (it includes each worker loading the model once); starting the local cluster is "
         f"listed apart. Frames = sampled frames run through the pose model.",
         "",
-        "**The machine was shared with other engineers' jobs while this ran** (load average in the "
-        "table; 2.0 means both cores busy), so absolute figures are pessimistic and noisy; rerun on a "
-        "quiet machine for clean numbers.",
+        ("The machine was otherwise quiet when the benchmark started (load average "
+         f"{runs[0]['load_before']:.1f}); the later load averages in the table are mostly the batch's own "
+         "processes (worker threads and ffmpeg encoders) and the decay of the run before."
+         if runs[0]["load_before"] < 1.0 else
+         "**The machine was shared with other jobs while this ran** (load average in the table; 2.0 "
+         "means both cores busy), so absolute figures are pessimistic and noisy; rerun on a quiet "
+         "machine for clean numbers."),
         "",
         "| workers | run | videos | frames | wall s | cluster start s | videos/min | frames/s | speed-up "
         "| model loads | worker CPU s | cores busy | load avg before/after |",
