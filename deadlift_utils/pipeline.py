@@ -212,6 +212,19 @@ def _metrics(name: str, run_dir: Path, params: dict) -> dict:
     return {}
 
 
+def kernel_options() -> dict:
+    """papermill keyword arguments for the notebook kernel: CurveZMQ-encrypted kernel sockets
+    when pyzmq supports them. ipykernel >= 7.3 warns on every start over plain TCP, which
+    buried the run's own output; the kernel is local either way."""
+    import zmq
+
+    if not zmq.has("curve"):
+        return {}
+    from traitlets.config import Config
+
+    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
+
+
 def run_pipeline(params_yaml: str | os.PathLike = "params/demo.yaml", smoke: bool = False,
                  resume: str | None = None, data_dir: str | None = None, run_id: str | None = None,
                  steps: list[str] | None = None, runs_dir: str | os.PathLike | None = None) -> dict:
@@ -259,7 +272,7 @@ def run_pipeline(params_yaml: str | os.PathLike = "params/demo.yaml", smoke: boo
         try:
             pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(out_nb), parameters=params[name],
                                 cwd=str(config.PROJECT_ROOT), kernel_name="python3", progress_bar=False,
-                                log_output=False)
+                                log_output=False, **kernel_options())
             step = {"status": "ok", "seconds": round(time.perf_counter() - t0, 1),
                     "metrics": _metrics(name, run_dir, params[name])}
         except pm.PapermillExecutionError as e:
