@@ -49,6 +49,51 @@ def _fix_hint(path: Path) -> str:
             f"e.g. by playing it, and re-export or re-copy it if not.")
 
 
+_VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"OggS", b"FLV", b"\x00\x00\x01\xba")  # mkv/webm, ogg, flv, mpeg-ps
+_ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")  # how MP4 / MOV files start
+
+
+def _why_unreadable(path: Path) -> str:
+    """Why OpenCV could not open `path`, from its bytes: cut short, no frames, or not a video at all.
+    Reads only box headers, so it is cheap even for a large file."""
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if head[4:8] in _ISO_BOXES:  # MP4 / MOV (ISO base media): walk the top-level boxes
+                pos, kinds, media = 0, set(), 0
+                while pos + 8 <= size:
+                    f.seek(pos)
+                    n, kind = struct.unpack(">I4s", f.read(8))
+                    header = 8
+                    if n == 1:
+                        n, header = struct.unpack(">Q", f.read(8))[0], 16
+                    elif n == 0:
+                        n = size - pos
+                    if n < header:
+                        break
+                    if pos + n > size:
+                        return ("cannot be opened as a video: it is cut short (the file ends inside its "
+                                f"{kind.decode('latin-1')} box), as when a recording or a copy did not finish")
+                    kinds.add(kind)
+                    media += (n - header) if kind == b"mdat" else 0
+                    pos += n
+                if b"moov" not in kinds:
+                    return ("cannot be opened as a video: it has no index (moov box), as when a recording "
+                            "or a copy did not finish")
+                if media == 0:
+                    return "cannot be opened as a video: it holds no frames (its media data is empty)"
+                return "cannot be opened as a video"
+    except (OSError, struct.error):
+        return "cannot be opened as a video"
+    if head[:4] == b"RIFF" or head[:1] == b"\x47" or any(head.startswith(m) for m in _VIDEO_MAGIC):  # 0x47: MPEG-TS
+        return "cannot be opened as a video"
+    return ("cannot be opened as a video: its contents match no video format (a text or other "
+            "file named like a video?)")
+
+
 def open_capture(path: str | os.PathLike) -> "cv2.VideoCapture":
     """cv2.VideoCapture that applies the file's rotation metadata (frames come out upright)."""
     cap = cv2.VideoCapture(str(path))
@@ -96,7 +141,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     cap = open_capture(path)
     try:
         if not cap.isOpened():
-            raise ValueError(f"{path}: cannot be opened as a video. {_fix_hint(path)}")
+            raise ValueError(f"{path}: {_why_unreadable(path)}. {_fix_hint(path)}")
         ok, frame = cap.read()
         if not ok or frame is None:
             raise ValueError(f"{path}: holds no readable frames (empty or truncated video). {_fix_hint(path)}")
@@ -124,7 +169,7 @@ def iter_frames(path: str | os.PathLike, frame_stride: int = 1) -> Iterator[tupl
         raise ValueError(f"frame_stride must be a whole number >= 1, got {frame_stride!r}")
     cap = open_capture(path)
     if not cap.isOpened():
-        raise ValueError(f"{path}: cannot be opened as a video. {_fix_hint(Path(path))}")
+        raise ValueError(f"{path}: {_why_unreadable(Path(path))}. {_fix_hint(Path(path))}")
     try:
         index = 0
         while True:

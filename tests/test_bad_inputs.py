@@ -328,14 +328,14 @@ CASES: list[Case] = [
          "run_batch(path, out)", ValueError, ["is a file, not a folder", "extract and analyze take a single video"]),
     Case("text_as_mp4", "video", "a text file renamed .mp4",
          _write("notes.mp4", "these are my notes, not a video\n"),
-         [Cli(["extract", "{path}", "--out", "{out}", "--quiet"], 1, ["cannot be opened as a video", "re-export"]),
-          Cli(["analyze", "{path}", "--out", "{out}"], 2, ["cannot be opened as a video", "re-export"])],
-         _api_extract, "extract_video(path, out)", ValueError, ["cannot be opened as a video", "re-export"]),
+         [Cli(["extract", "{path}", "--out", "{out}", "--quiet"], 1, ["match no video format", "re-export"]),
+          Cli(["analyze", "{path}", "--out", "{out}"], 2, ["match no video format", "re-export"])],
+         _api_extract, "extract_video(path, out)", ValueError, ["cannot be opened as a video: its contents match no video format", "re-export"]),
     Case("truncated_mp4", "video", "a truncated mp4 (the first 10 KB of a real clip)",
          _make_truncated,
-         [Cli(["extract", "{path}", "--out", "{out}", "--quiet"], 1, ["cannot be opened as a video", "complete video"]),
-          Cli(["analyze", "{path}", "--out", "{out}"], 2, ["cannot be opened as a video", "complete video"])],
-         _api_extract, "extract_video(path, out)", ValueError, ["cannot be opened as a video", "complete video"]),
+         [Cli(["extract", "{path}", "--out", "{out}", "--quiet"], 1, ["is cut short", "did not finish", "complete video"]),
+          Cli(["analyze", "{path}", "--out", "{out}"], 2, ["is cut short", "did not finish", "complete video"])],
+         _api_extract, "extract_video(path, out)", ValueError, ["cannot be opened as a video: it is cut short", "complete video"]),
     Case("empty_file", "video", "an empty file (0 bytes) named .mp4",
          _write("empty.mp4", b""),
          [Cli(["extract", "{path}", "--out", "{out}", "--quiet"], 1, ["the file is empty (0 bytes)", "re-copy"]),
@@ -343,9 +343,9 @@ CASES: list[Case] = [
          _api_extract, "extract_video(path, out)", ValueError, ["the file is empty", "re-copy"]),
     Case("zero_frames", "video", "a video container with zero frames",
          lambda d, src: write_video(d / "zero_frames.mp4", []),
-         [Cli(["extract", "{path}", "--out", "{out}", "--quiet"], 1, ["cannot be opened as a video", "re-export"]),
-          Cli(["analyze", "{path}", "--out", "{out}"], 2, ["cannot be opened as a video", "re-export"])],
-         _api_extract, "extract_video(path, out)", ValueError, ["cannot be opened as a video"]),
+         [Cli(["extract", "{path}", "--out", "{out}", "--quiet"], 1, ["holds no frames", "re-export"]),
+          Cli(["analyze", "{path}", "--out", "{out}"], 2, ["holds no frames", "re-export"])],
+         _api_extract, "extract_video(path, out)", ValueError, ["cannot be opened as a video: it holds no frames"]),
     Case("one_frame", "video", "a one-frame video",
          lambda d, src: write_video(d / "one_frame.mp4", [scene()]),
          [Cli(["extract", "{path}", "--out", "{out}", "--quiet", "--stride", STRIDE, "--model", MODEL], 0,
@@ -654,8 +654,8 @@ def test_portrait_phone_video_with_rotation_metadata_is_read_upright(rotated_cli
 
 # ----------------------------------------------------------------------------- folder runs
 
-BAD_IN_FOLDER = {"notes.mp4": "cannot be opened as a video", "truncated.mp4": "cannot be opened as a video",
-                 "zero_frames.mp4": "cannot be opened as a video", "sub/photo.mp4": "is a still image (JPEG)",
+BAD_IN_FOLDER = {"notes.mp4": "match no video format", "truncated.mp4": "is cut short",
+                 "zero_frames.mp4": "holds no frames", "sub/photo.mp4": "is a still image (JPEG)",
                  "empty.mp4": "the file is empty"}
 GOOD_IN_FOLDER = ["clip.mp4", "sub/one_frame.mp4"]
 
