@@ -18,6 +18,11 @@ from pathlib import Path
 # A leftover temp file older than this (seconds) cannot belong to a save still in progress.
 STALE_TEMP_AGE_S = 600.0
 
+# The process umask, read once: reading it means setting it, which must not happen while other
+# threads may be creating files.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def _temp_pattern(name: str) -> re.Pattern:
     # tempfile.mkstemp's random part: 8 characters of [a-z0-9_].
@@ -68,10 +73,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        # mkstemp makes the file private (0600); give it the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes the file private (0600); give it the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

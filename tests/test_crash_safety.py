@@ -208,3 +208,14 @@ def test_control_naive_writes_do_get_corrupted(zygote, tmp_path):
     print("\nnaive control: " + ", ".join(f"{k} {r['corrupt']}/{r['kills']} corrupt" for k, r in results.items()))
     for kind, r in results.items():
         assert r["corrupt"] >= 1, (kind, r)
+
+
+def test_saved_files_get_the_usual_permissions_not_the_temp_files_private_ones(tmp_path):
+    """mkstemp creates 0600 files; a saved labels.csv gets 0666 minus the umask, like any file."""
+    import stat
+
+    from deadlift_utils import io_utils
+
+    path = io_utils.atomic_write_text(tmp_path / "labels.csv", "video_id,form\n")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~io_utils._UMASK
+    assert stat.S_IMODE(path.stat().st_mode) != 0o600 or io_utils._UMASK == 0o066
