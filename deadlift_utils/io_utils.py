@@ -9,6 +9,7 @@ are older than STALE_TEMP_AGE_S (a younger one may belong to a writer still runn
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -93,3 +94,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Text version of atomic_write_bytes (UTF-8)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config
-from .io_utils import atomic_write_text
+from .io_utils import atomic_write_text, file_sha256
 
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.keras", "config.json", "metrics.json"
 # The study's rule: a video is good when at least 60% of its frames are judged good.
@@ -263,16 +263,6 @@ def write_json(path, obj) -> Path:
     return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2))
 
 
-def _sha256(path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def save_model_bundle(model, out_dir, config: dict, metrics: dict) -> Path:
     """Write model.keras, metrics.json and config.json into out_dir, each atomically.
 
@@ -284,7 +274,7 @@ def save_model_bundle(model, out_dir, config: dict, metrics: dict) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{MODEL_FILE}.tmp.keras"
     model.save(tmp)
-    config["model_sha256"] = _sha256(tmp)
+    config["model_sha256"] = file_sha256(tmp)
     os.replace(tmp, out_dir / MODEL_FILE)
     write_json(out_dir / METRICS_FILE, metrics)
     write_json(out_dir / CONFIG_FILE, config)
@@ -326,7 +316,7 @@ def check_model_folder(model_dir, what: str = "model") -> tuple[dict, str]:
 
     if not zipfile.is_zipfile(model_dir / MODEL_FILE):  # a .keras file is a zip archive
         raise ValueError(f"{model_dir / MODEL_FILE}: is not a Keras model file (damaged or cut short); {hint}.")
-    if config.get("model_sha256") and config["model_sha256"] != _sha256(model_dir / MODEL_FILE):
+    if config.get("model_sha256") and config["model_sha256"] != file_sha256(model_dir / MODEL_FILE):
         raise ValueError(f"{model_dir}: model.keras and config.json come from different saves (a save was "
                          f"interrupted, or one file was copied over); {hint}.")
     return config, hint

@@ -11,7 +11,6 @@ with the flatbuffers classes that ship inside the mediapipe wheel.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 from . import config
+from .io_utils import file_sha256
 
 WHEEL_SPEC = "mediapipe==0.10.21"
 WHEEL_NAME = "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl"
@@ -44,16 +44,8 @@ def task_path(variant: str = "full", models_dir: Path | None = None) -> Path:
     return Path(models_dir or config.POSE_MODELS_DIR) / f"pose_landmarker_{variant}.task"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _checked(path: Path, sha: str) -> Path:
-    got = _sha256(path)
+    got = file_sha256(path)
     if got != sha:
         raise ValueError(f"{path}: sha256 {got} does not match the pinned {sha}; delete it and rerun `make models`.")
     return path

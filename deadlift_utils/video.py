@@ -56,6 +56,11 @@ _ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")  # how MP4 /
 def _why_unreadable(path: Path) -> str:
     """Why OpenCV could not open `path`, from its bytes: cut short, no frames, or not a video at all.
     Reads only box headers, so it is cheap even for a large file."""
+    return "cannot be opened as a video" + _unreadable_detail(path)
+
+
+def _unreadable_detail(path: Path) -> str:
+    """': <reason>' when the bytes say why, else ''."""
     import struct
 
     try:
@@ -75,23 +80,19 @@ def _why_unreadable(path: Path) -> str:
                     if n < header:
                         break
                     if pos + n > size:
-                        return ("cannot be opened as a video: it is cut short (the file ends inside its "
-                                f"{kind.decode('latin-1')} box), as when a recording or a copy did not finish")
+                        return (f": it is cut short (the file ends inside its {kind.decode('latin-1')} box), "
+                                "as when a recording or a copy did not finish")
                     kinds.add(kind)
                     media += (n - header) if kind == b"mdat" else 0
                     pos += n
                 if b"moov" not in kinds:
-                    return ("cannot be opened as a video: it has no index (moov box), as when a recording "
-                            "or a copy did not finish")
-                if media == 0:
-                    return "cannot be opened as a video: it holds no frames (its media data is empty)"
-                return "cannot be opened as a video"
+                    return ": it has no index (moov box), as when a recording or a copy did not finish"
+                return ": it holds no frames (its media data is empty)" if media == 0 else ""
     except (OSError, struct.error):
-        return "cannot be opened as a video"
+        return ""
     if head[:4] == b"RIFF" or head[:1] == b"\x47" or any(head.startswith(m) for m in _VIDEO_MAGIC):  # 0x47: MPEG-TS
-        return "cannot be opened as a video"
-    return ("cannot be opened as a video: its contents match no video format (a text or other "
-            "file named like a video?)")
+        return ""
+    return ": its contents match no video format (a text or other file named like a video?)"
 
 
 def open_capture(path: str | os.PathLike) -> "cv2.VideoCapture":
