@@ -27,6 +27,8 @@ BACKENDS = ("blazepose", "openpose")
 class Person:
     keypoints: np.ndarray          # (18, 3): x_px, y_px, confidence; NaN = not found
     world: np.ndarray | None = None  # (18, 3) metres, hip-centred (BlazePose only)
+    mask: np.ndarray | None = None   # (H, W) float32 person probability 0..1, frame-sized
+                                     # (BlazePose with segmentation=True only)
 
     def bbox(self) -> tuple[float, float, float, float] | None:
         xy = self.keypoints[:, :2]
@@ -117,7 +119,7 @@ class BlazePoseEstimator(PoseEstimator):
 
     def __init__(self, model_variant: str = "full", num_poses: int = 3, min_confidence: float = 0.3,
                  keypoint_threshold: float = 0.3, models_dir: str | os.PathLike | None = None,
-                 retry_missed: bool = True):
+                 retry_missed: bool = True, segmentation: bool = False):
         from .pose_models import task_path
 
         path = task_path(model_variant, Path(models_dir) if models_dir else None)
@@ -138,6 +140,7 @@ class BlazePoseEstimator(PoseEstimator):
                 min_pose_detection_confidence=min_confidence,
                 # 0.5 (the default) drops frames on occluded side views; 0.3 keeps them.
                 min_pose_presence_confidence=min_confidence, min_tracking_confidence=min_confidence,
+                output_segmentation_masks=bool(segmentation),
             )
             self._landmarker = vision.PoseLandmarker.create_from_options(options)
         self._vision, self._base_options, self._path = vision, BaseOptions, path
@@ -145,6 +148,7 @@ class BlazePoseEstimator(PoseEstimator):
         self.min_confidence = min_confidence
         self.retry_missed = retry_missed
         self.model_variant = model_variant
+        self.segmentation = bool(segmentation)
         self.keypoint_threshold = keypoint_threshold
         self._last_ts = -1
         self._offset = 0
@@ -187,7 +191,11 @@ class BlazePoseEstimator(PoseEstimator):
             kp[lost] = np.nan
             if world is not None:
                 world[lost] = np.nan
-            people.append(Person(kp, world))
+            mask = None
+            masks = getattr(result, "segmentation_masks", None)
+            if masks and i < len(masks):
+                mask = np.asarray(masks[i].numpy_view(), dtype=np.float32).reshape(h, w)
+            people.append(Person(kp, world, mask))
         return people
 
     def _detect_image(self, image):
@@ -198,7 +206,8 @@ class BlazePoseEstimator(PoseEstimator):
                                                 delegate=self._base_options.Delegate.CPU),
                 running_mode=vision.RunningMode.IMAGE, num_poses=3,
                 min_pose_detection_confidence=self.min_confidence,
-                min_pose_presence_confidence=self.min_confidence)
+                min_pose_presence_confidence=self.min_confidence,
+                output_segmentation_masks=self.segmentation)
             with _quiet_native_stderr():
                 self._image_landmarker = vision.PoseLandmarker.create_from_options(options)
         return self._image_landmarker.detect(image)
@@ -285,7 +294,8 @@ class OpenPoseEstimator(PoseEstimator):
 def make_estimator(backend: str = "blazepose", model_variant: str = "full", **kwargs) -> PoseEstimator:
     """Build the estimator named by `backend` ('blazepose' or 'openpose')."""
     if backend == "blazepose":
-        keep = {k: v for k, v in kwargs.items() if k in ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "retry_missed")}
+        keep = {k: v for k, v in kwargs.items() if k in ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "retry_missed",
+                                                     "segmentation")}
         return BlazePoseEstimator(model_variant=model_variant, **keep)
     if backend == "openpose":
         return OpenPoseEstimator(kwargs.get("openpose_prototxt"), kwargs.get("openpose_weights"))

@@ -43,6 +43,32 @@ class FolderResult:
         return [r for r in self.done if r.skipped]
 
 
+class FrameAnalyzer:
+    """A measurement taken on each sampled frame during extraction (the frame is decoded
+    anyway, so it costs no second pass over the video).
+
+    name: the per-frame JSON field it writes (documented in pose.FRAME_FIELDS).
+    wants_mask: ask the estimator for the lifter's segmentation mask (`Person.mask`).
+    start(video_path, info): called once per video (info: video.VideoInfo).
+    analyze(frame_index, frame_bgr, person) -> JSON-able value or None (person: the tracked
+        lifter's estimators.Person with raw, unsmoothed keypoints, or None).
+    finish(values, keypoints_xy) -> the final list (same length; e.g. smoothing over time,
+        with the smoothed (T, 18, 2) keypoints at hand).
+    """
+
+    name = "base"
+    wants_mask = False
+
+    def start(self, video_path, info) -> None:
+        pass
+
+    def analyze(self, frame_index: int, frame_bgr: np.ndarray, person):
+        raise NotImplementedError
+
+    def finish(self, values: list, keypoints_xy: np.ndarray) -> list:
+        return values
+
+
 def output_paths(video_path: Path, out_dir: Path, video_format: str = "mp4") -> tuple[Path, Path, Path]:
     stem = Path(video_path).stem
     return (out_dir / f"{stem}.json", out_dir / f"{stem}_skeleton.{video_format}",
@@ -76,6 +102,7 @@ def extract_video(
     estimator: PoseEstimator | None = None,
     redo: bool = False,
     progress: bool = False,
+    frame_analyzers=(),
     **backend_options,
 ) -> ExtractResult:
     """Extract the lifter's COCO-18 pose from every `frame_stride`-th frame of a video.
@@ -87,6 +114,11 @@ def extract_video(
     `estimator` lets a caller reuse a loaded model across videos (it is not closed here).
     Raises FileNotFoundError / ValueError naming the video for unusable input; a video with
     no person gives a sequence whose keypoints are all missing.
+
+    frame_analyzers: per-frame measurements taken while the frame is decoded anyway (see
+    `FrameAnalyzer`); each one's values land in `seq.frame_extras[name]` and in the JSON as
+    an optional per-frame field of that name. An analyzer with `wants_mask` makes BlazePose
+    return the lifter's segmentation mask (`Person.mask`).
     """
     t0 = time.perf_counter()
     video_path, out_dir = Path(video_path), Path(out_dir)
@@ -100,6 +132,12 @@ def extract_video(
     pose_path, skel_path, over_path = output_paths(video_path, out_dir, video_format)
     backend_name = backend if backend != "blazepose" else f"blazepose-{model_variant}"
     params = {"frame_stride": int(frame_stride), "smoothing_window": int(smoothing_window), "backend": backend_name}
+    frame_analyzers = list(frame_analyzers or ())
+    if frame_analyzers:
+        params["frame_fields"] = sorted(a.name for a in frame_analyzers)
+    wants_mask = any(getattr(a, "wants_mask", False) for a in frame_analyzers)
+    if wants_mask and backend == "blazepose":
+        backend_options.setdefault("segmentation", True)
     if not redo and _finished(video_path, pose_path, params, [skel_path, over_path] if write_videos else []):
         return ExtractResult(video_path, pose_path, skel_path if write_videos else None,
                              over_path if write_videos else None, load_pose_json(pose_path),
@@ -109,6 +147,9 @@ def extract_video(
     if own_estimator:
         estimator = make_estimator(backend, model_variant, **backend_options)
     estimator.start_video()
+    for a in frame_analyzers:
+        a.start(video_path, info)
+    extras: dict[str, list] = {a.name: [] for a in frame_analyzers}
     tracker = LifterTracker(info.width, info.height)
     out_fps = info.fps / frame_stride
     writers = []
@@ -153,6 +194,8 @@ def extract_video(
                     row[:, 3:] = person.world
             raw.append(row)
             indices.append(index)
+            for a in frame_analyzers:
+                extras[a.name].append(a.analyze(index, frame, person))
             if writers and scale < 1.0:
                 frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
             pending.append(frame if writers else None)
@@ -177,6 +220,7 @@ def extract_video(
         world_xyz=arr[..., 3:] if has_world else None, video=str(video_path), fps=info.fps,
         width=info.width, height=info.height, frame_stride=int(frame_stride),
         smoothing_window=int(smoothing_window), backend=backend_name,
+        frame_extras={a.name: a.finish(extras[a.name], arr[..., :2]) for a in frame_analyzers},
     )
     save_pose_json(seq, pose_path)
     seq.source_path = str(pose_path)
@@ -205,7 +249,10 @@ def extract_folder(
     backend = kwargs.pop("backend", "blazepose")
     variant = kwargs.pop("model_variant", "full")
     est_opts = {k: kwargs.pop(k) for k in list(kwargs) if k in
-                ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "openpose_prototxt", "openpose_weights")}
+                ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "openpose_prototxt",
+                 "openpose_weights", "segmentation")}
+    if any(getattr(a, "wants_mask", False) for a in kwargs.get("frame_analyzers") or ()) and backend == "blazepose":
+        est_opts["segmentation"] = True
     estimator = LazyEstimator(backend, variant, est_opts)
     iterator = videos
     if progress:

@@ -5,7 +5,8 @@
      "smoothing_window", "backend", "keypoint_names": [18 names],
      "frames": [{"frame_index", "time_s",
                  "keypoints": [18 x ([x_px, y_px, confidence] or null)],
-                 "world_keypoints": [18 x ([x_m, y_m, z_m] or null)]  # optional
+                 "world_keypoints": [18 x ([x_m, y_m, z_m] or null)],  # optional
+                 <field>: ...   # optional per-frame measurements, see FRAME_FIELDS
                 }]}
 The study's format (../shared/data/esap_pose): a JSON list of frames, each a list of 18
 `[x, y]` or null (or [-1, -1]), sampled every 5th frame with 5-frame smoothing.
@@ -24,6 +25,17 @@ from .io_utils import atomic_write_text
 from .keypoints import KEYPOINT_NAMES, LIFT_JOINTS, KP, N_KEYPOINTS
 
 SCHEMA = "deadlift-pose/1"
+
+# Optional per-frame fields beside the keypoints (written by extraction's frame analyzers,
+# absent in older files, which load unchanged). Each value is an object or null.
+FRAME_FIELDS = {
+    "shot": "shot-cut detection: {'diff': content change from the previous sampled frame, "
+            "'cut': true when a new shot starts here}",
+    "spine": "dorsal contour from the segmentation mask: {'sagitta': bulge of the back "
+             "between shoulder and hip in torso lengths, + rounded (flexion) / - arched "
+             "(extension), 'contour': [[x_px, y_px], ...] along the back, ...}",
+    "bar": "barbell plate tracking: {'x', 'y' (px, plate centre), 'r' (px radius), ...}",
+}
 
 
 @dataclass
@@ -48,6 +60,7 @@ class PoseSequence:
     backend: str = "unknown"
     source_path: str | None = None
     extra: dict = field(default_factory=dict)
+    frame_extras: dict = field(default_factory=dict)   # {field: [T values or None]}, FRAME_FIELDS
 
     def __len__(self) -> int:
         return len(self.keypoints_xy)
@@ -101,6 +114,9 @@ class PoseSequence:
                     None if np.any(np.isnan(p)) else [round(float(v), 4) for v in p]
                     for p in self.world_xyz[t]
                 ]
+            for name, values in self.frame_extras.items():
+                if t < len(values) and values[t] is not None:
+                    frame[name] = values[t]
             frames.append(frame)
         return {
             "schema": SCHEMA, "video": self.video, "fps": self.fps, "width": self.width,
@@ -280,9 +296,15 @@ def load_pose_json(path: str | os.PathLike, default_fps: float = 30.0) -> PoseSe
         t = int(np.flatnonzero(np.diff(time_s) <= 0)[0]) + 1
         raise _bad(path, f"frame {t} (time_s {time_s[t]:g}) is not after frame {t - 1} ({time_s[t - 1]:g}): "
                          f"frames must be in time order without repeats")
+    frame_extras = {name: [f.get(name) for f in frames] for name in FRAME_FIELDS
+                    if any(f.get(name) is not None for f in frames)}
+    for name, values in frame_extras.items():
+        bad = next((t for t, v in enumerate(values) if v is not None and not isinstance(v, dict)), None)
+        if bad is not None:
+            raise _bad(path, f"frame {bad} field {name!r} should be an object or null, got {_short(values[bad])}")
     return PoseSequence(
         keypoints_xy=xy, confidence=conf, frame_index=frame_index, time_s=time_s, world_xyz=world,
         video=video, fps=float(fps), width=size["width"], height=size["height"],
         frame_stride=stride, smoothing_window=smoothing,
-        backend=str(data.get("backend", "unknown")), source_path=str(path),
+        backend=str(data.get("backend", "unknown")), source_path=str(path), frame_extras=frame_extras,
     )
