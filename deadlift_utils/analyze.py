@@ -1,6 +1,7 @@
 """Analyse a new video: reps, named errors, deviations with direction, verdict, coaching.
 
-    pose (extract) -> quality + view -> reps and phases -> named-error rules
+    pose (extract, with shot cuts and the back's outline) -> quality + view
+      -> form.judge_form: trusted frames -> reps -> lift style -> rules with good-form norms
       -> [classifier P(good) per frame] -> [deviation model per joint] -> verdict -> coaching
 
 `analyze_pose(seq, ...)` does the analysis of a PoseSequence and returns the report dict;
@@ -10,10 +11,12 @@
 `analyze_command(args)` is the CLI entry (python -m deadlift_utils analyze VIDEO --out DIR).
 
 How the verdict is decided (the report's "decided_by" says which applied):
-  1. "unknown" when the pose cannot support a judgement: too few frames, the lifter found in
-     too few frames, the view cannot be told, or no complete pull was seen.
-  2. The named-error rules (backend-independent biomechanics) decide: "bad" when any one
-     error is flagged in at least RULE_BAD_REP_SHARE of the reps, else "good".
+  1. "unknown" when the pose cannot support a judgement: too few frames, no person, the view
+     cannot be told, no complete pull was seen, or no rep had enough trusted frames.
+  2. The named-error rules decide (form.py): each rule's threshold is the edge of the
+     good-form range learned from every shared source (norms.py); "bad" when one error is
+     flagged in at least 30% of the judged reps, i.e. when the set's `form_score` >= 1.
+     form_score: 0 = the good-form median, 1 = the edge of the good-form range, capped at 3.
   3. The per-frame classifier (optional) is reported beside the rules. It can only turn a
      rules-"good" into "bad" when the pose comes from the backend it was trained on
      (OpenPose): a classifier trained on the study's OpenPose data judged other sources'
@@ -35,12 +38,11 @@ import numpy as np
 from .io_utils import atomic_write_text
 from .keypoints import KP
 from .reps import PHASES, count_reps
-from .rules import RULES, compute_signals, evaluate_rules
+from .form import MIN_REP_CONFIDENCE, judge_form
+from .norms import load_norms
 from .view import VIEWS, predict_view
 
 MIN_FRAMES = 5                 # sampled frames needed to follow a lift at all
-MIN_DETECTION_RATE = 0.5       # share of frames with the lifter's shoulders..ankles found
-RULE_BAD_REP_SHARE = 0.3       # an error in >= 30% of the reps (at least one) makes the set bad
 CLASSIFIER_GOOD_FRACTION = 0.6  # the study's video rule: good when >= 60% of frames are good
 CLASSIFIER_TRUSTED_BACKENDS = ("openpose",)
 REPORT_SCHEMA = "deadlift-analysis/1"
@@ -73,7 +75,12 @@ def _unknown(reason: str, **extra) -> dict:
 
 
 def pose_quality(seq) -> dict:
-    """{frames, detection_rate, mean_confidence, flags, ok, reason} for a PoseSequence."""
+    """{frames, detection_rate, mean_confidence, flags, ok, reason} for a PoseSequence.
+
+    Only a pose that cannot be followed at all stops the analysis here (too few frames, no
+    person); a lifter partly hidden (a plate over the ankle, an overlay) is judged on the
+    frames and reps that can be measured (form.py), not refused as a whole.
+    """
     from .quality import assess
 
     q = assess(seq)
@@ -84,10 +91,6 @@ def pose_quality(seq) -> dict:
                                     f"{'s' if len(seq) != 1 else ''}; need at least {MIN_FRAMES})")
     elif not seq.present.any():
         out.update(ok=False, reason="no person was found in the video")
-    elif q.detection_rate < MIN_DETECTION_RATE:
-        out.update(ok=False, reason=f"the lifter's shoulders, hips, knees and ankles were all found in only "
-                                    f"{q.detection_rate:.0%} of frames (need {MIN_DETECTION_RATE:.0%}): "
-                                    f"the lifter is out of frame or hidden")
     return out
 
 
@@ -114,9 +117,12 @@ def _load_optional(kind: str, model_dir):
 def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=None,
                  classifier_dir=None, deviation_dir=None, openai_model: str = "gpt-4o-mini",
                  feedback_client=None, use_openai: bool = True, cache_path=None,
-                 use_world: bool = True, video: str | None = None) -> dict:
+                 use_world: bool = True, video: str | None = None, norms: dict | None = None,
+                 bar_offset=None) -> dict:
     """Analyse a PoseSequence and return the report dict (see the module docstring).
 
+    norms: good-form norms (default: the packaged deadlift_utils/norms.json); bar_offset:
+    (T,) the tracked bar ahead of mid-foot in torso lengths (else the wrists stand in).
     view: "front"/"middle"/"side" or None to predict it from the pose. classifier /
     deviation_model: loaded objects, or give classifier_dir / deviation_dir to load them
     (missing ones are skipped with a note). feedback_client: OpenAI-like client (tests pass
@@ -144,40 +150,35 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
 
     report.update({"verdict": None, "verdict_reason": None, "decided_by": None,
                    "good_frame_fraction": None, "good_frame_fraction_source": None,
+                   "form_score": None, "style": None, "frame_trust": None,
                    "reps": [], "deviations": [], "rules": {}, "classifier": None, "evidence": {}})
+    # Trusted frames -> reps -> style -> rules with the good-form norms -> scores (form.py).
     internal = {"seq": seq}
     report["_internal"] = internal
-
-    # Reps are counted whenever a lifter is seen moving, even when the pose is too patchy
-    # to judge form: the count is still useful, the verdict is then "unknown".
-    reps_res = None
-    hard_fail = len(seq) < MIN_FRAMES or not seq.present.any()
-    if not hard_fail:
-        reps_res = count_reps(seq)
-        internal["reps"] = reps_res
-    judge = False
+    form = None
     if not quality["ok"]:
         report.update(_unknown(quality["reason"]))
     elif report["view"] not in VIEWS:
         report.update(_unknown(f"the camera view could not be told from the pose ({vp.get('reason')}); "
                                f"pass the view (front/middle/side)", decided_by="view"))
-    elif reps_res is None or reps_res.count == 0:
-        why = reps_res.reason if reps_res is not None and reps_res.reason else "the lift did not reach lockout"
-        report.update(_unknown(f"no complete pull was seen: {why}", decided_by="rep segmentation"))
-    else:
-        judge = True
-
-    # Named-error rules per rep.
-    rule_res = None
-    sig = None
-    if reps_res is not None and reps_res.count:
-        sig = compute_signals(seq, use_world=use_world)
-        internal["signals"] = sig
-    if judge:
-        rule_res = evaluate_rules(seq, reps_res.reps, report["view"], signals=sig)
-        report["rules"] = {"method": rule_res["method"], "checked": rule_res["checked"],
-                           "not_checked": rule_res["not_checked"], "definitions": rule_res["rules"]}
-        internal["rule_res"] = rule_res
+    if quality["ok"]:
+        form = judge_form(seq, report["view"] if report["view"] in VIEWS else "unknown", norms=norms,
+                          use_world=use_world, bar_offset=bar_offset)
+        internal.update(reps=form["reps"], signals=form["signals"], trust=form["trust"], form=form)
+        report["frame_trust"] = form["trust"].summary(seq.time_s)
+        if report["view"] in VIEWS:
+            report.update(verdict=form["verdict"], verdict_reason=form["verdict_reason"],
+                          decided_by="rules" if form["verdict"] != "unknown" else (
+                              "rep segmentation" if form["reps"].count == 0 else "frame trust"),
+                          form_score=form["form_score"], style=form["style"])
+            if form["rules"]:
+                rr = form["rules"]
+                report["rules"] = {"method": rr["method"], "checked": rr["checked"], "not_checked": rr["not_checked"],
+                                   "definitions": rr["rules"], "side_used": rr["chain"], "bar_source": rr["bar_source"],
+                                   "norms": "good-form norms (deadlift_utils/norms.json)" if (norms or load_norms())
+                                   else "no norms file: fallback thresholds"}
+    reps_res = form["reps"] if form is not None else None
+    judge = bool(form is not None and form["verdict"] in ("good", "bad"))
 
     # Classifier (optional).
     if classifier is None and classifier_dir:
@@ -235,54 +236,45 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
         except (ValueError, KeyError) as e:
             notes.append(f"deviation model could not score this pose ({e}); skipped")
 
-    # Per-rep entries and the verdict.
-    if reps_res is not None and reps_res.count and not judge:
-        for r in reps_res.reps:
-            report["reps"].append({"index": r.index, "start_s": r.start_s, "end_s": r.end_s,
-                                   "verdict": "unknown", "errors": [], "complete": r.complete,
-                                   "phases": {k: list(v) for k, v in r.phases.items()}, "measurements": {}})
-    if judge:
-        n = reps_res.count
+    # Per-rep entries.
+    if reps_res is not None and reps_res.count:
         rep_of = reps_res.rep_of_sample()
-        for r, rr in zip(reps_res.reps, rule_res["per_rep"]):
+        per_rep = {r["index"]: r for r in ((form.get("rules") or {}).get("per_rep") or [])}
+        judged = set(form["judged"])
+        for r in reps_res.reps:
+            rr = per_rep.get(r.index)
+            ok = judge and r.index in judged and rr is not None
             entry = {"index": r.index, "start_s": r.start_s, "end_s": r.end_s,
-                     "verdict": "bad" if rr["errors"] else "good",
+                     "verdict": ("bad" if rr["errors"] else "good") if ok else "unknown",
+                     "confidence": round(form["rep_confidence"].get(r.index, 0.0), 2),
+                     "judged": bool(ok), "score": rr["score"] if ok else None,
                      "errors": [{"name": e["name"], "description": e["description"], "time_s": e["time_s"],
-                                 "evidence": e["evidence"], "severity": e["severity"]} for e in rr["errors"]],
+                                 "evidence": e["evidence"], "severity": e["severity"]} for e in rr["errors"]] if ok else [],
                      "phases": {k: list(v) for k, v in r.phases.items()}, "complete": r.complete,
-                     "measurements": rr["measurements"]}
+                     "measurements": rr["measurements"] if rr else {}, "margins": rr["margins"] if ok else {}}
+            if not ok and report["verdict"] in ("good", "bad"):
+                entry["why_not_judged"] = (f"only {form['rep_confidence'].get(r.index, 0.0):.0%} of its frames "
+                                           f"could be trusted (need {MIN_REP_CONFIDENCE:.0%})")
             if probs is not None:
                 p = probs[rep_of == r.index]
                 p = p[np.isfinite(p)]
                 entry["classifier_good_fraction"] = float(np.mean(p >= 0.5)) if p.size else None
             report["reps"].append(entry)
-        counts: dict[str, int] = {}
-        for e in report["reps"]:
-            for err in e["errors"]:
-                counts[err["name"]] = counts.get(err["name"], 0) + 1
-        need = max(1, math.ceil(RULE_BAD_REP_SHARE * n))
-        decisive = {k: v for k, v in counts.items() if v >= need}
-        report["evidence"] = {"rules_flagged_reps": counts, "reps_needed_to_call_bad": need,
-                              "rules_checked": rule_res["checked"],
+    if judge:
+        report["evidence"] = {"rules_flagged_reps": form["flagged_reps"], "reps_needed_to_call_bad": form["reps_needed"],
+                              "rules_checked": form["rules"]["checked"], "set_margins": form["set_margins"],
                               "classifier": clf_summary}
-        if decisive:
-            worst = sorted(decisive.items(), key=lambda kv: -kv[1])
-            reason = "; ".join(f"{k.replace('_', ' ')} in {v}/{n} reps" for k, v in worst)
-            report.update(verdict="bad", verdict_reason=reason, decided_by="rules")
-        else:
-            report.update(verdict="good", decided_by="rules",
-                          verdict_reason=(f"no named error in {need} or more of {n} reps "
-                                          f"(rules checked: {', '.join(rule_res['checked'])})"))
-            if clf_summary and clf_summary["verdict"] == "bad" and clf_summary["trusted_for_this_backend"]:
-                report.update(verdict="bad", decided_by="classifier",
-                              verdict_reason=(f"the rules found no error, but the classifier judged only "
-                                              f"{clf_summary['good_frame_fraction']:.0%} of frames good "
-                                              f"(needs {CLASSIFIER_GOOD_FRACTION:.0%})"))
+        report["deviations"] = form["joint_deviations"]
+        report["deviations_source"] = ("good-form joint positions (norms.json): joints outside the good-form "
+                                       "spread for this view and moment of the rep")
+        if clf_summary and clf_summary["verdict"] == "bad" and clf_summary["trusted_for_this_backend"] \
+                and report["verdict"] == "good":
+            report.update(verdict="bad", decided_by="classifier",
+                          verdict_reason=(f"the rules found no error, but the classifier judged only "
+                                          f"{clf_summary['good_frame_fraction']:.0%} of frames good "
+                                          f"(needs {CLASSIFIER_GOOD_FRACTION:.0%})"))
         if clf_summary:
-            agree = clf_summary["verdict"] == report["verdict"]
-            report["evidence"]["classifier_agrees"] = agree
-        # good_frame_fraction: the classifier's when there is one, else the share of
-        # rep frames that belong to reps without errors.
+            report["evidence"]["classifier_agrees"] = clf_summary["verdict"] == report["verdict"]
         if clf_summary:
             report["good_frame_fraction"] = clf_summary["good_frame_fraction"]
             report["good_frame_fraction_source"] = "classifier"

@@ -222,6 +222,8 @@ def extract_video(
         smoothing_window=int(smoothing_window), backend=backend_name,
         frame_extras={a.name: a.finish(extras[a.name], arr[..., :2]) for a in frame_analyzers},
     )
+    if frame_analyzers:  # recorded so that a later run with the same analyzers reuses the file
+        seq.extra["frame_fields"] = params["frame_fields"]
     save_pose_json(seq, pose_path)
     seq.source_path = str(pose_path)
     return ExtractResult(video_path, pose_path, skel_path if writers else None,

@@ -1,20 +1,21 @@
-"""Named deadlift errors as documented rules over joint angles and trajectories.
+"""Named deadlift errors as rules over joint angles, ratios and the back's shape.
 
 Each rule is a `Rule`: a per-rep metric (a number with units, measured at a stated moment of
-the rep), a threshold and a direction, and the camera views where the metric means what it
-says. A rep is flagged when its metric crosses the threshold; the finding carries the rep,
-the time and the evidence (value, threshold, units, which keypoints: 3D world or 2D image).
-Rules whose view is not valid for the video are reported as "not checked" with the reason,
-never guessed.
+the rep), a direction, and the camera views where the metric means what it says. Its
+threshold is not set by eye: it is the edge of the **good-form range** of that metric, learned
+from the good reps of every shared source (norms.py, `deadlift_utils/norms.json`, written by
+`scripts/fit_norms.py`; each threshold is a stated percentile of that range). A rep is flagged
+when its metric crosses the threshold; the finding carries the rep, the time and the evidence
+(value, threshold, units, the percentile, which keypoints). Rules whose view is not valid for
+the video, or that the lift style makes meaningless (an upright torso is normal in a sumo
+pull), are reported as "not checked" with the reason, never guessed.
 
-Angles come from the 3D world keypoints when the pose has them (BlazePose), which depend far
-less on the camera angle; otherwise from the 2D image keypoints. Heights (which rise first,
-hips or shoulders) always come from the image y axis: a turn of the camera about the vertical
-axis does not change heights, and BlazePose's world frame is centred on the hips.
-
-Thresholds were set on the shared data (kettlebell_errors: one lifter, correct vs named
-errors, side and ~45 deg views; openpose_sequences: five lifters, front/middle views) and are
-listed in RULES below; docs/analysis_results.md gives the measured flag rates.
+Metrics prefer quantities that mean the same whatever the camera and the pose model: heights
+(a turn of the camera about the vertical axis does not change them), ratios of a segment's
+height now to its height standing (the cosine of its lean), angles between body segments, and
+the back's curvature from the segmentation mask (spine.py). Only frames that `trust.frame_trust`
+accepts are measured (the rest are NaN here), and in side and 45-degree views the angles come
+from the side nearer the camera (the far limbs are hidden and guessed).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import numpy as np
 from .keypoints import KP, angle_deg, hip_centre, shoulder_centre, torso_length
 
 ALL_VIEWS = ("front", "middle", "side")
+LIFT_PARTS = ("shoulder", "hip", "knee", "ankle")
 
 
 def _nanmedian(a):
@@ -46,7 +48,7 @@ def _nanmean_pair(a, b):
 
 @dataclass
 class Signals:
-    """Per-frame measurements (T,) used by the rules; NaN where not measurable."""
+    """Per-frame measurements (T,) used by the rules; NaN where not measurable or not trusted."""
 
     time_s: np.ndarray
     method: str                      # "3d_world" or "2d_image" (for the angles)
@@ -61,23 +63,52 @@ class Signals:
                                      # - = leaning back (2D: the world frame tilts with the phone)
     torso_vs_thigh_deg: np.ndarray   # torso direction relative to the thigh line in the image;
                                      # + = torso ahead (hip flexed), - = behind (hyperextended).
-                                     # Relative to the body, so a tilted phone does not bias it.
     head_torso_deg: np.ndarray       # angle between torso line and shoulder->ear line (0 = in line)
+    head_signed_deg: np.ndarray      # the same in the image, signed: + head dropped forward
+                                     # (neck flexed), - head thrown back (neck extended)
     torso_chord: np.ndarray          # hip-shoulder distance / the video's standing value
     hip_height: np.ndarray           # image, torso lengths above the lowest hip position
     shoulder_height: np.ndarray      # image, torso lengths
+    torso_rise_px: np.ndarray        # hip y - shoulder y (px): the torso's height in the image
+    thigh_rise_px: np.ndarray        # knee y - hip y (px): the thigh's height in the image
+    wrist_rise_px: np.ndarray        # ankle y - wrist y (px): the hands' height above the feet
+    shin_rise_px: np.ndarray         # ankle y - knee y (px)
     grip_ratio: np.ndarray           # wrist distance / shoulder distance
     knee_ratio: np.ndarray           # knee distance / ankle distance
-    bar_offset: np.ndarray           # wrist ahead of the ankle (facing direction), torso lengths
+    stance_ratio: np.ndarray         # ankle distance / shoulder distance (3D when present)
+    bar_offset: np.ndarray           # bar (or wrists) ahead of the ankles, torso lengths
+    spine_sagitta: np.ndarray        # back's bulge over its chord, torso lengths; + rounded
     facing: int                      # +1 lifter faces image right, -1 left
     scale_px: float                  # the video's torso length in pixels
+    trusted: np.ndarray = None       # (T,) bool: frames measured
+    chain: str = "both"              # "right"/"left": the near side used in side views
+    bar_source: str = "wrists"       # "bar" when the barbell was tracked
 
 
-def _pair_angle(P, a, b, c):
-    """Mean over the right and left sides of angle a-b-c (names without r_/l_)."""
+def _pair_angle(P, a, b, c, chain: str = "both"):
+    """Angle a-b-c (names without r_/l_): the mean of both sides, or the `chain` side with
+    the other as fallback where it is missing."""
     r = angle_deg(P[:, KP["r_" + a]], P[:, KP["r_" + b]], P[:, KP["r_" + c]])
     l = angle_deg(P[:, KP["l_" + a]], P[:, KP["l_" + b]], P[:, KP["l_" + c]])
+    if chain == "right":
+        return np.where(np.isfinite(r), r, l)
+    if chain == "left":
+        return np.where(np.isfinite(l), l, r)
     return _nanmean_pair(r, l)
+
+
+def near_side(seq) -> str:
+    """"right" or "left": the side whose shoulder..ankle chain the pose model saw best
+    (highest median confidence, then most found); the far side in a side view is guessed."""
+    conf = np.asarray(seq.confidence, dtype=float)
+    score = {}
+    for side, p in (("right", "r_"), ("left", "l_")):
+        idx = [KP[p + part] for part in LIFT_PARTS]
+        c = conf[:, idx]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            score[side] = (float(np.nan_to_num(np.nanmedian(c), nan=0.0)), float(np.isfinite(c).mean()))
+    return "right" if score["right"] >= score["left"] else "left"
 
 
 def facing_sign(kp: np.ndarray) -> int:
@@ -94,29 +125,53 @@ def facing_sign(kp: np.ndarray) -> int:
     return -1 if np.isfinite(d) and d < 0 else 1
 
 
-def compute_signals(seq, use_world: bool = True) -> Signals:
-    """Per-frame angles and ratios of a PoseSequence (see Signals for the units)."""
-    kp = np.asarray(seq.keypoints_xy, dtype=float)
+def _side_point(kp, part: str, chain: str):
+    r, l = kp[:, KP["r_" + part]], kp[:, KP["l_" + part]]
+    if chain == "right":
+        return np.where(np.isfinite(r), r, l)
+    if chain == "left":
+        return np.where(np.isfinite(l), l, r)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack([r, l]), axis=0)
+
+
+def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = None,
+                    view: str | None = None, bar_offset: np.ndarray | None = None) -> Signals:
+    """Per-frame angles and ratios of a PoseSequence (see Signals for the units).
+
+    trusted: (T,) bool frames to measure (the others come out NaN); default all.
+    view: in "side"/"middle" the angles and heights come from the near side's chain.
+    bar_offset: (T,) the tracked barbell ahead of mid-foot in torso lengths, else the wrists.
+    """
+    kp = np.asarray(seq.keypoints_xy, dtype=float).copy()
     T = len(kp)
+    trusted = np.ones(T, dtype=bool) if trusted is None else np.asarray(trusted, dtype=bool)
+    kp[~trusted] = np.nan
     tl = torso_length(kp)
     good_tl = tl[np.isfinite(tl) & (tl > 0)]
     scale = float(np.percentile(good_tl, 90)) if good_tl.size else float("nan")
     world = getattr(seq, "world_xyz", None)
     use3d = bool(use_world and world is not None and np.isfinite(world).any())
-    P = np.asarray(world, dtype=float) if use3d else kp
+    P = np.asarray(world, dtype=float).copy() if use3d else kp
+    if use3d:
+        P[~trusted] = np.nan
     facing = facing_sign(kp)
+    chain = near_side(seq) if view in ("side", "middle") else "both"
 
-    hip = _pair_angle(P, "shoulder", "hip", "knee")
-    knee = _pair_angle(P, "hip", "knee", "ankle")
-    elbow = _pair_angle(P, "shoulder", "elbow", "wrist")
-    elbow2d = _pair_angle(kp, "shoulder", "elbow", "wrist")
-    hip2d = _pair_angle(kp, "shoulder", "hip", "knee")
+    hip = _pair_angle(P, "shoulder", "hip", "knee", chain)
+    knee = _pair_angle(P, "hip", "knee", "ankle", chain)
+    elbow = _pair_angle(P, "shoulder", "elbow", "wrist", chain)
+    elbow2d = _pair_angle(kp, "shoulder", "elbow", "wrist", chain)
+    hip2d = _pair_angle(kp, "shoulder", "hip", "knee", chain)
 
     v2 = shoulder_centre(kp) - hip_centre(kp)
     incline = np.degrees(np.arctan2(v2[:, 0] * facing, -v2[:, 1]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        knee_c = np.nanmean(kp[:, [KP["r_knee"], KP["l_knee"]]], axis=1)
+    knee_c = _side_point(kp, "knee", chain)
+    hip_c = _side_point(kp, "hip", chain)
+    sh_c = _side_point(kp, "shoulder", chain)
+    ankle_c = _side_point(kp, "ankle", chain)
+    wrist_c = _side_point(kp, "wrist", chain)
     thigh_up = hip_centre(kp) - knee_c
     thigh_incline = np.degrees(np.arctan2(thigh_up[:, 0] * facing, -thigh_up[:, 1]))
     torso_vs_thigh = incline - thigh_incline
@@ -126,7 +181,14 @@ def compute_signals(seq, use_world: bool = True) -> Signals:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         ear = np.nanmean(P[:, [KP["r_ear"], KP["l_ear"]]], axis=1)
+        ear2 = np.nanmean(kp[:, [KP["r_ear"], KP["l_ear"]]], axis=1)
     head = angle_deg(ear, sc, sc + v)  # angle between shoulder->ear and the torso extension
+    # Signed in the image: + ear ahead of the torso line (facing side), - behind it.
+    sc2 = shoulder_centre(kp)
+    e = ear2 - sc2
+    cross = v2[:, 0] * e[:, 1] - v2[:, 1] * e[:, 0]
+    dot = v2[:, 0] * e[:, 0] + v2[:, 1] * e[:, 1]
+    head_signed = np.degrees(np.arctan2(cross * facing, dot))
 
     chord = np.linalg.norm(v, axis=-1)
     with np.errstate(all="ignore"):
@@ -140,18 +202,38 @@ def compute_signals(seq, use_world: bool = True) -> Signals:
     hh = hh - (np.nanmin(hh) if np.isfinite(hh).any() else 0)
     sh = sh - (np.nanmin(sh) if np.isfinite(sh).any() else 0)
 
-    def dist(a, b):
-        return np.linalg.norm(P[:, KP[a]] - P[:, KP[b]], axis=-1)
+    def dist(A, a, b):
+        return np.linalg.norm(A[:, KP[a]] - A[:, KP[b]], axis=-1)
 
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        grip = dist("r_wrist", "l_wrist") / dist("r_shoulder", "l_shoulder")
-        kneer = dist("r_knee", "l_knee") / dist("r_ankle", "l_ankle")
+        grip = dist(P, "r_wrist", "l_wrist") / dist(P, "r_shoulder", "l_shoulder")
+        kneer = dist(P, "r_knee", "l_knee") / dist(P, "r_ankle", "l_ankle")
+        stance = dist(P, "r_ankle", "l_ankle") / dist(P, "r_shoulder", "l_shoulder")
         wrist_x = np.nanmean(kp[:, [KP["r_wrist"], KP["l_wrist"]], 0], axis=1)
         ankle_x = np.nanmean(kp[:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
         bar = (wrist_x - ankle_x) * facing / scale
-    return Signals(np.asarray(seq.time_s, dtype=float), "3d_world" if use3d else "2d_image",
-                   hip, hip2d, knee, elbow, elbow2d, incline, torso_vs_thigh, head, chord, hh, sh, grip, kneer, bar, facing, scale)
+    bar_source = "wrists"
+    if bar_offset is not None and np.isfinite(bar_offset).any():
+        bar = np.where(trusted, np.asarray(bar_offset, dtype=float), np.nan)
+        bar_source = "bar"
+    spine = np.full(T, np.nan)
+    spine_vals = (getattr(seq, "frame_extras", None) or {}).get("spine")
+    if spine_vals:
+        try:
+            from .spine import sagitta_series
+
+            spine = np.asarray(sagitta_series(seq), dtype=float)
+        except ImportError:
+            spine = np.array([np.nan if not v or v.get("sagitta") is None else float(v["sagitta"])
+                              for v in spine_vals], dtype=float)
+        spine = np.where(trusted, spine, np.nan)
+    return Signals(
+        np.asarray(seq.time_s, dtype=float), "3d_world" if use3d else "2d_image",
+        hip, hip2d, knee, elbow, elbow2d, incline, torso_vs_thigh, head, head_signed, chord, hh, sh,
+        hip_c[:, 1] - sh_c[:, 1], knee_c[:, 1] - hip_c[:, 1], ankle_c[:, 1] - wrist_c[:, 1],
+        ankle_c[:, 1] - knee_c[:, 1], grip, kneer, stance, bar, spine, facing, scale,
+        trusted=trusted, chain=chain, bar_source=bar_source)
 
 
 # ----------------------------------------------------------------------------- rules
@@ -159,27 +241,44 @@ def compute_signals(seq, use_world: bool = True) -> Signals:
 @dataclass
 class Rule:
     """A named error: metric(signals, rep) -> (value, time_s) or None; flagged when the value
-    is beyond `threshold` in `direction` ("below" or "above")."""
+    is beyond the threshold in `direction` ("below" or "above"). The threshold comes from the
+    good-form norms (norms.py) for the view; `fallback_threshold` serves only when no norm was
+    fitted for the rule (stated in the evidence)."""
 
     name: str
     description: str                 # what the error is, for the report and the coaching
     metric_name: str
     units: str
-    threshold: float
+    fallback_threshold: float
     direction: str                   # "below" or "above"
     valid_views: tuple
     metric: Callable
     advice: str = ""
     severity: float = 1.0            # ranks findings for the coaching text
-    needs_3d_for_views: tuple = field(default_factory=tuple)  # views valid only with 3D
+    not_for_styles: tuple = ()       # lift styles whose normal technique this rule would flag
+    uses_world: bool = False         # the metric reads the 3D world keypoints when present
+    needs: str = ""                  # what the metric needs that a pose may lack (for the reason)
+    view_invariant: bool = False     # the metric reads the same from every view (heights,
+                                     # height ratios): one norm over all views, not one per view
 
-    def flagged(self, value: float) -> bool:
-        return value < self.threshold if self.direction == "below" else value > self.threshold
+    @property
+    def threshold(self) -> float:
+        return self.fallback_threshold
 
-    def doc(self) -> dict:
-        return {"name": self.name, "description": self.description, "metric": self.metric_name,
-                "units": self.units, "threshold": self.threshold, "flag_when": self.direction,
-                "valid_views": list(self.valid_views)}
+    def flagged(self, value: float, threshold: float | None = None) -> bool:
+        th = self.fallback_threshold if threshold is None else threshold
+        return value < th if self.direction == "below" else value > th
+
+    def doc(self, norm: dict | None = None) -> dict:
+        d = {"name": self.name, "description": self.description, "metric": self.metric_name,
+             "units": self.units, "threshold": self.fallback_threshold, "flag_when": self.direction,
+             "valid_views": list(self.valid_views), "threshold_source": "fallback (no norm fitted)"}
+        if norm:
+            d.update(threshold=norm["threshold"], good_median=norm["median"],
+                     threshold_source=f"good-form norm: {norm['percentile']:g}th percentile of "
+                                      f"{norm['n_reps']} good reps from {len(norm['sources'])} sources"
+                                      f" ({norm['view']})")
+        return d
 
 
 def _window(sig: Signals, a: int, b: int) -> slice:
@@ -214,6 +313,25 @@ def _bottom_index(sig: Signals, rep) -> int:
     return sl.start + int(np.nanargmin(w))
 
 
+def _standing(sig: Signals, values: np.ndarray, rep) -> float:
+    """The rep's standing value of a segment's image height: its 90th percentile over the
+    lockout (the segment is upright there), else over the whole rep."""
+    for sl in (_window(sig, rep.top_start, rep.top_end), _window(sig, rep.start, rep.end)):
+        w = values[sl]
+        w = w[np.isfinite(w)]
+        if w.size:
+            return float(np.percentile(w, 90))
+    return float("nan")
+
+
+def lean_from_height(rise: np.ndarray, standing: float) -> np.ndarray:
+    """Lean from vertical (deg) of a segment from its image height over its standing height:
+    arccos(rise / standing). A turn of the camera about the vertical axis changes neither
+    height, so the lean reads the same from the front, the side or 45 degrees."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.degrees(np.arccos(np.clip(rise / standing, -1.0, 1.0)))
+
+
 def metric_hips_first(sig: Signals, rep):
     """Shoulder rise / hip rise over the first half of the hip's rise off the bottom.
 
@@ -237,36 +355,65 @@ def metric_hips_first(sig: Signals, rep):
     return float(ds / dh), float(sig.time_s[k])
 
 
-def metric_min_hip_angle_bottom(sig: Signals, rep):
-    """Hip angle at the bottom of the rep (deg)."""
+def _hinge_frames(sig: Signals, rep, min_lean_deg: float = 35.0) -> np.ndarray:
+    """Sample indices of the rep from its start to the lockout where the torso leans more
+    than min_lean_deg from vertical (the hinge, where a rounded back shows)."""
+    sl = _window(sig, rep.start, rep.top_start)
+    lean = lean_from_height(sig.torso_rise_px[sl], _standing(sig, sig.torso_rise_px, rep))
+    idx = np.arange(sl.start, sl.stop)[: len(lean)]
+    return idx[np.isfinite(lean) & (lean > min_lean_deg)]
+
+
+def metric_back_flexion(sig: Signals, rep):
+    """Bulge of the back between shoulders and hips over the straight line through its ends,
+    in torso lengths (+ = rounded), median over the hinge frames of the setup and pull (torso
+    more than 35 deg from vertical). From the segmentation mask's dorsal contour (spine.py)."""
+    idx = _hinge_frames(sig, rep)
+    v = sig.spine_sagitta[idx]
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        return None
+    med = float(np.median(v[ok]))
+    k = idx[ok][int(np.argmax(v[ok]))]
+    return med, float(sig.time_s[k])
+
+
+def metric_back_extension(sig: Signals, rep):
+    """How arched the back is (torso lengths, + = arched: the negative of the bulge), the
+    90th percentile over the whole rep: an over-extended lower back at the setup or a
+    hyperextended lockout."""
+    sl = _window(sig, rep.start, rep.end)
+    v = -sig.spine_sagitta[sl]
+    ok = np.isfinite(v)
+    if ok.sum() < 3:
+        return None
+    val = float(np.percentile(v[ok], 90))
+    k = sl.start + int(np.flatnonzero(ok)[int(np.argmin(np.abs(v[ok] - val)))])
+    return val, float(sig.time_s[k])
+
+
+def metric_torso_lean_bottom(sig: Signals, rep):
+    """Torso lean from vertical (deg) at the bottom of the rep, from the torso's image height
+    over its standing height (the same in every view). A hip hinge leans the torso well
+    forward; squatting the weight up keeps it upright."""
     b = _bottom_index(sig, rep)
-    return _at(sig, sig.hip_angle_deg, _window(sig, b - 1, b + 1), "median")
+    lean = lean_from_height(sig.torso_rise_px, _standing(sig, sig.torso_rise_px, rep))
+    return _at(sig, lean, _window(sig, b - 1, b + 1), "median")
 
 
-def metric_head_torso_bottom(sig: Signals, rep):
-    """Angle (deg) between the torso line (hip->shoulder, extended) and the shoulder->ear
-    line, median around the bottom of the rep. The 18 points have no spine, so this is the
-    best proxy they allow: a rounded upper back and neck drop the head below the torso line
-    (measured 31-38 deg on the rounded_back clips vs 1-17 deg on the others)."""
+def metric_hip_above_knee_bottom(sig: Signals, rep):
+    """Height of the hips above the knees at the bottom of the rep, over the thigh's standing
+    height (1 = thigh vertical, 0 = thigh horizontal, hips level with the knees)."""
     b = _bottom_index(sig, rep)
-    return _at(sig, sig.head_torso_deg, _window(sig, b - 2, b + 2), "median")
-
-
-def metric_torso_chord_bottom(sig: Signals, rep):
-    """Hip-to-shoulder distance at the bottom / when standing (a rounded spine shortens the
-    straight line between its ends)."""
-    b = _bottom_index(sig, rep)
-    return _at(sig, sig.torso_chord, _window(sig, b - 1, b + 1), "median")
+    stand = _standing(sig, sig.thigh_rise_px, rep)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = sig.thigh_rise_px / stand
+    return _at(sig, ratio, _window(sig, b - 1, b + 1), "median")
 
 
 def metric_lockout_hip(sig: Signals, rep):
     """Largest hip angle in the image during the lockout (deg); 180 = fully extended."""
     return _at(sig, sig.hip_angle_2d_deg, _window(sig, rep.top_start, rep.top_end), "max")
-
-
-def metric_lockout_knee(sig: Signals, rep):
-    """Largest knee angle during the lockout (deg)."""
-    return _at(sig, sig.knee_angle_deg, _window(sig, rep.top_start, rep.top_end), "max")
 
 
 def metric_lean_back(sig: Signals, rep):
@@ -277,8 +424,8 @@ def metric_lean_back(sig: Signals, rep):
 
 
 def metric_bar_drift(sig: Signals, rep):
-    """Largest distance of the hands ahead of the ankles (mid-foot) during the pull,
-    in torso lengths."""
+    """Largest distance of the bar (the tracked plate; else the hands) ahead of the ankles
+    (mid-foot) during the pull, in torso lengths."""
     return _at(sig, sig.bar_offset, _window(sig, rep.pull_start, rep.top_start), "max")
 
 
@@ -298,16 +445,17 @@ def metric_grip(sig: Signals, rep):
     return _at(sig, sig.grip_ratio, _window(sig, rep.top_start, rep.top_end), "median")
 
 
-def metric_torso_upright_bottom(sig: Signals, rep):
-    """Torso lean from vertical in the image (deg) at the bottom of the rep: a hip hinge
-    leans the torso well forward (40-70 deg); squatting the weight up keeps it upright."""
+def metric_head_torso_bottom(sig: Signals, rep):
+    """Angle (deg) between the torso line and the shoulder->ear line around the bottom.
+    Supporting evidence only (it did not see a rounded spine on real barbell clips)."""
     b = _bottom_index(sig, rep)
-    return _at(sig, sig.torso_incline_deg, _window(sig, b - 1, b + 1), "median")
+    return _at(sig, sig.head_torso_deg, _window(sig, b - 2, b + 2), "median")
 
 
 def metric_knee_bottom(sig: Signals, rep):
-    """Knee angle (deg) at the bottom of the rep; a squat-style pull bends the knees far more
-    than a hip hinge."""
+    """Knee angle (deg, 180 = straight) at the bottom of the rep, from the near side's chain
+    (3D world keypoints when present): a squat-style pull bends the knees far more than a
+    hip hinge (good-form side views: 85-112 deg median by source; squat pulls 65-67)."""
     b = _bottom_index(sig, rep)
     return _at(sig, sig.knee_angle_deg, _window(sig, b - 1, b + 1), "median")
 
@@ -317,34 +465,47 @@ RULES: list[Rule] = [
          "shoulder rise / hip rise over the first half of the hip rise", "ratio", 0.80, "below",
          ("front", "middle", "side"), metric_hips_first,
          "Push the floor away with the legs and keep your chest rising at the same speed as "
-         "your hips; the back angle should not change in the first half of the pull.", 1.0),
-    Rule("rounded_back", "the back rounds (head and shoulders curl down towards the hips)",
-         "angle between the torso line and the shoulder-to-ear line at the bottom", "deg", 25.0,
-         "above", ("side", "middle"), metric_head_torso_bottom,
-         "Brace before each pull: chest up, shoulder blades back, eyes a few metres ahead, and "
-         "hinge from the hips with a long, flat back.", 1.2),
-    Rule("knee_dominant", "squatting the weight up (torso upright, knees doing the work)",
-         "torso lean from vertical at the bottom", "deg", 25.0, "below",
-         ("side", "middle"), metric_torso_upright_bottom,
+         "your hips; the back angle should not change in the first half of the pull.", 1.0,
+         not_for_styles=("romanian",), view_invariant=True),
+    Rule("rounded_back", "the back rounds (the spine flexes between the hips and the shoulders)",
+         "bulge of the back over its chord during the hinge (segmentation mask)", "torso lengths",
+         0.03, "above", ("side", "middle"), metric_back_flexion,
+         "Brace before each pull: chest up, shoulder blades back, and hinge from the hips with a "
+         "long, flat back; lower the weight if the back still rounds.", 1.2,
+         needs="the back's outline (segmentation mask), which needs the video and BlazePose"),
+    Rule("overextension", "the back over-arches (lumbar or neck hyperextension)",
+         "how arched the back is (negative bulge), 90th percentile over the rep", "torso lengths",
+         0.02, "above", ("side", "middle"), metric_back_extension,
+         "Keep a neutral spine: ribs down, glutes tight, and stand tall at the top instead of "
+         "arching back; look a few metres ahead, not up.", 1.0,
+         needs="the back's outline (segmentation mask), which needs the video and BlazePose"),
+    Rule("knee_dominant", "squatting the weight up (torso too upright at the start of the pull)",
+         "torso lean from vertical at the bottom (image height / standing height)", "deg", 25.0,
+         "below", ("front", "middle", "side"), metric_torso_lean_bottom,
          "Hinge: push the hips back until the torso leans well forward, shins near vertical, "
-         "then drive the hips forward to stand up.", 0.9),
+         "then drive the hips forward to stand up.", 0.9, not_for_styles=("sumo",), view_invariant=True),
+    Rule("hips_too_low", "hips too low at the start of the pull (a squat-style deadlift: knees bent too far)",
+         "knee angle at the bottom of the rep", "deg", 75.0, "below",
+         ("side",), metric_knee_bottom,
+         "Set the hips higher: between the knees and the shoulders, shins near vertical, "
+         "shoulders just in front of the bar.", 0.9, not_for_styles=("sumo",), uses_world=True),
     Rule("incomplete_lockout", "hips not fully extended at the top",
          "largest hip angle during the lockout", "deg", 160.0, "below",
          ("side",), metric_lockout_hip,
          "Finish each rep standing tall: squeeze the glutes until hips and knees are straight.",
-         0.8),
+         0.8, not_for_styles=("partial",)),
     Rule("leaning_back", "leaning back / hyperextending at the lockout",
          "torso lean behind the thigh line at the lockout", "deg", 15.0, "above",
          ("side",), metric_lean_back,
          "Stop at upright: stand tall with ribs down instead of leaning back.", 0.7),
-    Rule("bar_drift", "the weight drifts away from the mid-foot line",
-         "hands ahead of the ankles during the pull", "torso lengths", 0.55, "above",
+    Rule("bar_drift", "the bar drifts away from the mid-foot line",
+         "bar (or hands) ahead of the ankles during the pull", "torso lengths", 0.55, "above",
          ("side",), metric_bar_drift,
          "Keep the weight close: drag it up the legs over the middle of the foot.", 0.9),
     Rule("knees_cave", "knees cave inwards during the pull",
          "smallest knee distance / ankle distance during the pull", "ratio", 0.65, "below",
          ("front",), metric_knee_cave,
-         "Push the knees out over the toes as you drive up.", 0.9),
+         "Push the knees out over the toes as you drive up.", 0.9, uses_world=True),
     Rule("bent_elbows", "pulling with bent elbows",
          "median elbow angle from the pull to the lockout", "deg", 160.0, "below",
          ("front", "middle"), metric_elbow,
@@ -353,74 +514,133 @@ RULES: list[Rule] = [
     Rule("grip_too_wide", "hands much wider than the shoulders",
          "wrist distance / shoulder distance at the lockout", "ratio", 2.25, "above",
          ("front",), metric_grip,
-         "Grip just outside the legs, about shoulder width.", 0.6),
+         "Grip just outside the legs, about shoulder width.", 0.6, not_for_styles=("sumo",), uses_world=True),
     Rule("grip_too_narrow", "hands much closer than shoulder width",
          "wrist distance / shoulder distance at the lockout", "ratio", 1.00, "below",
          ("front",), metric_grip,
-         "Grip just outside the legs, about shoulder width, so the arms hang straight down.", 0.6),
+         "Grip just outside the legs, about shoulder width, so the arms hang straight down.", 0.6,
+         uses_world=True),
 ]
 RULES_BY_NAME = {r.name: r for r in RULES}
-# Rules whose metric comes from the 3D world keypoints when the pose has them.
-USES_WORLD = {"rounded_back", "knees_cave", "grip_too_wide", "grip_too_narrow"}
+# Measured per rep and reported, but never decide (supporting evidence).
+SUPPORTING = {"head_torso_deg": metric_head_torso_bottom, "thigh_height_bottom": metric_hip_above_knee_bottom}
 
 
-def rule_applies(rule: Rule, view: str, method: str) -> tuple[bool, str | None]:
-    """Whether `rule` can be judged in `view` (and why not)."""
+def rule_applies(rule: Rule, view: str, method: str = "", style: str = "conventional") -> tuple[bool, str | None]:
+    """Whether `rule` can be judged in `view` for this lift style (and why not)."""
     if view not in ALL_VIEWS:
         return False, f"view is {view!r}; this rule needs a known view ({', '.join(rule.valid_views)})"
-    if view in rule.valid_views:
-        return True, None
-    if view in rule.needs_3d_for_views and method == "3d_world":
-        return True, None
-    return False, f"not measurable in the {view} view (valid: {', '.join(rule.valid_views)})"
+    if view not in rule.valid_views:
+        return False, f"not measurable in the {view} view (valid: {', '.join(rule.valid_views)})"
+    if style in rule.not_for_styles:
+        return False, f"does not apply to a {style} deadlift (its normal technique would be flagged)"
+    return True, None
+
+
+def measure_reps(seq, reps, view: str, signals: Signals | None = None, use_world: bool = True) -> list[dict]:
+    """Every rule's metric (and the supporting measurements) for every rep, without judging.
+
+    Returns [{"index", "values": {name: value or None}, "times": {name: time_s}}] per rep.
+    """
+    sig = signals if signals is not None else compute_signals(seq, use_world=use_world, view=view)
+    out = []
+    for rep in reps:
+        values, times = {}, {}
+        for r in RULES:
+            res = r.metric(sig, rep)
+            ok = res is not None and np.isfinite(res[0])
+            values[r.name] = round(float(res[0]), 4) if ok else None
+            times[r.name] = round(float(res[1]), 2) if ok else None
+        for name, fn in SUPPORTING.items():
+            res = fn(sig, rep)
+            values[name] = round(float(res[0]), 2) if res is not None and np.isfinite(res[0]) else None
+        out.append({"index": rep.index, "values": values, "times": times})
+    return out
+
+
+def rule_margin(rule: Rule, value: float, norm: dict | None) -> float:
+    """How far `value` is towards (1.0) and past (> 1) the threshold from the good-form median
+    (0.0), in units of the distance between them; values on the good side of the median are 0."""
+    th = norm["threshold"] if norm else rule.fallback_threshold
+    med = norm["median"] if norm else None
+    if med is None or not np.isfinite(med) or th == med:
+        # No norm: the threshold alone; 1 at the threshold, scaled by its size.
+        span = abs(th) if th else 1.0
+        past = (th - value) if rule.direction == "below" else (value - th)
+        return max(0.0, 1.0 + past / span)
+    m = (value - med) / (th - med)
+    return float(max(0.0, m))
 
 
 def evaluate_rules(seq, reps, view: str, signals: Signals | None = None, rules=None,
-                   use_world: bool = True) -> dict:
+                   use_world: bool = True, norms: dict | None = None, style: str = "conventional",
+                   rep_trust: dict | None = None) -> dict:
     """Apply every rule to every rep.
 
     seq: PoseSequence; reps: list of reps.Rep; view: "front"/"middle"/"side" (or "unknown").
+    norms: the good-form norms (norms.load_norms(); default the packaged ones); style: the
+    lift style (lift_style.classify); rep_trust: {rep index: confidence 0..1}.
     Returns {"method", "checked": [rule names], "not_checked": {name: reason},
-             "per_rep": [{"index", "errors": [finding], "measurements": {name: value}}],
+             "per_rep": [{"index", "errors": [finding], "measurements": {name: value},
+                          "margins": {name: margin}, "score"}],
              "rules": [rule docs]}. A finding is {"name", "description", "rep", "time_s",
-             "evidence": {"metric", "value", "threshold", "units", "flag_when", "method"}}.
+             "evidence": {"metric", "value", "threshold", "units", "flag_when", "method",
+             "threshold_source"}, "severity"}.
     """
+    from .norms import load_norms, norm_for
+
     rules = RULES if rules is None else rules
-    sig = signals if signals is not None else compute_signals(seq, use_world=use_world)
+    norms = load_norms() if norms is None else norms
+    sig = signals if signals is not None else compute_signals(seq, use_world=use_world, view=view)
     checked, not_checked = [], {}
     for r in rules:
-        ok, why = rule_applies(r, view, sig.method)
+        ok, why = rule_applies(r, view, sig.method, style)
         if ok:
             checked.append(r)
         else:
             not_checked[r.name] = why
+    measured = measure_reps(seq, reps, view, signals=sig)
     per_rep = []
-    for rep in reps:
-        errors, meas = [], {}
+    seen_any: set = set()
+    for rep, m in zip(reps, measured):
+        errors, meas, margins = [], {}, {}
         for r in checked:
-            res = r.metric(sig, rep)
-            if res is None or not np.isfinite(res[0]):
-                meas[r.name] = None
+            value, t = m["values"][r.name], m["times"][r.name]
+            meas[r.name] = None if value is None else round(float(value), 3)
+            if value is None:
                 continue
-            value, t = res
-            meas[r.name] = round(float(value), 3)
-            if r.flagged(value):
+            seen_any.add(r.name)
+            norm = norm_for(norms, r.name, view)
+            th = norm["threshold"] if norm else r.fallback_threshold
+            margins[r.name] = round(rule_margin(r, value, norm), 3)
+            if r.flagged(value, th):
                 errors.append({
                     "name": r.name, "description": r.description, "rep": rep.index,
-                    "time_s": round(float(t), 2),
+                    "time_s": None if t is None else round(float(t), 2),
                     "evidence": {"metric": r.metric_name, "value": round(float(value), 3),
-                                 "threshold": r.threshold, "units": r.units,
+                                 "threshold": round(float(th), 3), "units": r.units,
                                  "flag_when": r.direction,
-                                 "method": sig.method if r.name in USES_WORLD else "2d_image"},
-                    "severity": _severity(r, value),
+                                 "method": (sig.method if r.uses_world else "2d_image")
+                                 if r.name not in ("rounded_back", "overextension") else "segmentation mask",
+                                 "threshold_source": r.doc(norm)["threshold_source"]},
+                    "severity": _severity(r, margins[r.name]),
                 })
-        per_rep.append({"index": rep.index, "errors": errors, "measurements": meas})
-    return {"method": sig.method, "checked": [r.name for r in checked], "not_checked": not_checked,
-            "per_rep": per_rep, "rules": [r.doc() for r in rules]}
+        for name in SUPPORTING:
+            meas[name] = m["values"][name]
+        conf = 1.0 if rep_trust is None else float(rep_trust.get(rep.index, 1.0))
+        score = max(margins.values()) if margins else None
+        per_rep.append({"index": rep.index, "errors": errors, "measurements": meas, "margins": margins,
+                        "score": None if score is None else round(score, 3), "confidence": round(conf, 3)})
+    for r in checked:
+        if r.name not in seen_any and reps:
+            not_checked[r.name] = (f"could not be measured on any rep"
+                                   + (f" (needs {r.needs})" if r.needs else " (the joints it needs were not found)"))
+    really_checked = [r.name for r in checked if r.name in seen_any or not reps]
+    return {"method": sig.method, "checked": really_checked, "not_checked": not_checked,
+            "per_rep": per_rep, "rules": [r.doc(norm_for(norms, r.name, view)) for r in rules],
+            "chain": sig.chain, "bar_source": sig.bar_source}
 
 
-def _severity(rule: Rule, value: float) -> float:
-    """How far past the threshold, relative to the threshold, times the rule's weight."""
-    th = rule.threshold if rule.threshold else 1.0
-    excess = (rule.threshold - value) if rule.direction == "below" else (value - rule.threshold)
-    return round(float(rule.severity * (1.0 + abs(excess / th))), 3)
+def _severity(rule: Rule, margin: float) -> float:
+    """The rule's weight times how far past the edge of the good-form range (margin >= 1)."""
+    return round(float(rule.severity * max(margin, 1.0)), 3)
