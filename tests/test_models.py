@@ -74,6 +74,37 @@ def test_classifier_saves_and_reloads_with_identical_predictions(videos, tmp_pat
     json.dumps(res)  # the CLI prints it
 
 
+def test_gradient_boosting_spec_saves_and_loads_like_a_keras_one(videos, tmp_path, capsys):
+    """final_spec = the gradient-boosting spec (best in protocol (b)) used to crash notebook 03's save."""
+    import joblib
+
+    from deadlift_utils.cli import main
+    from deadlift_utils.models import check_model_folder, save_model_bundle
+
+    spec = spec_by_name("hgb_norm_angles_win2") | {"mirror_augment": False}   # small and quick
+    model, cfg, _, _ = train_final(videos[:4] + videos[-4:], spec, seed=0)
+    cfg["video_rule"] = {"name": "good_frame_fraction", "threshold": 0.6, "frame_threshold": 0.5}
+    save_model_bundle(model, tmp_path / "clf", cfg, {"note": "test"})
+    assert sorted(p.name for p in (tmp_path / "clf").iterdir()) == ["config.json", "metrics.json", "model.joblib"]
+    saved = json.loads((tmp_path / "clf" / "config.json").read_text())
+    assert saved["model_file"] == "model.joblib" and len(saved["model_sha256"]) == 64
+    assert check_model_folder(tmp_path / "clf", "classifier")[0]["model_type"] == "hgb"   # analyze --classifier
+
+    seq = load_pose_json(BAD_SIDE)
+    before = FormClassifier(model, cfg).predict_frames(seq)
+    after = load_classifier(tmp_path / "clf").predict_frames(seq)
+    np.testing.assert_array_equal(before, after)
+    assert np.isfinite(after).sum() > 0.5 * len(seq)
+    assert main(["classify", str(BAD_SIDE), "--model", str(tmp_path / "clf")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["verdict"] in ("good", "bad") and len(printed["frame_probabilities"]) == len(seq)
+
+    # the sha256 pin holds for model.joblib too
+    joblib.dump({"another": "save"}, tmp_path / "clf" / "model.joblib")
+    with pytest.raises(ValueError, match="model.joblib and config.json come from different saves"):
+        load_classifier(tmp_path / "clf")
+
+
 def test_load_classifier_errors_name_the_folder_and_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="classifier folder not found.*notebooks/03"):
         load_classifier(tmp_path / "nope")
