@@ -15,7 +15,7 @@ import ipywidgets as W
 
 from .labels import FORMS, VIEWS, ApprovalStore, LabelStore
 from .pose import load_pose_json
-from .quality import PoseQuality, assess
+from .quality import REVIEW_MIN_LIFT_JOINTS_RATE, PoseQuality, assess
 
 MAX_EMBED_BYTES = 80_000_000  # larger videos are linked, not embedded in the notebook
 
@@ -258,7 +258,8 @@ class ReviewWidget(_Stepper):
         it = self.current
         q = it.quality
         self.header.value = (f"<h3>{html.escape(it.video_id)} ({self.index + 1} of {self.n})</h3>"
-                             f"<p>lifter found in <b>{q.detection_rate:.0%}</b> of {q.frames} sampled frames; "
+                             f"<p>shoulders, hips, knees and ankles all found in <b>{q.detection_rate:.0%}</b> "
+                             f"of {q.frames} sampled frames (lifter found at all in {q.lifter_found_rate:.0%}); "
                              f"mean keypoint confidence <b>{q.mean_confidence:.2f}</b>. So far: {summary}</p>")
         self.flags.value = ("<p style='color:#b00'><b>Check:</b> " + html.escape("; ".join(q.flags)) + "</p>"
                             if q.flags else "<p style='color:#070'>No quality problems found.</p>")
@@ -273,9 +274,10 @@ class ReviewWidget(_Stepper):
         display(self.ui)
 
 
-def auto_review(items: list[ReviewItem], store: ApprovalStore, min_detection_rate: float = 0.9) -> dict:
-    """Batch mode: approve videos nobody has decided on yet whose detection rate reaches the
-    threshold and that carry no quality flag; recorded with decided_by='auto'. A person's
+def auto_review(items: list[ReviewItem], store: ApprovalStore,
+                min_detection_rate: float = REVIEW_MIN_LIFT_JOINTS_RATE) -> dict:
+    """Batch mode: approve videos nobody has decided on yet whose detection rate (share of
+    frames with all lift joints found) reaches the threshold and that carry no quality flag; recorded with decided_by='auto'. A person's
     decision is never changed. Returns counts {'auto_approved', 'left_for_review', 'kept'}.
     """
     counts = {"auto_approved": 0, "left_for_review": 0, "kept": 0}
