@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("GLOG_minloglevel", "2")
 
 EXPECTED_ERRORS = (FileNotFoundError, ValueError, RuntimeError)
 

@@ -30,8 +30,6 @@ SKLEARN_MODEL_FILE = "model.joblib"  # scikit-learn models (pickled): load only 
 STUDY_VIDEO_RULE = {"name": "good_frame_fraction", "threshold": 0.6, "frame_threshold": 0.5}
 
 _TF_CONFIGURED = False
-# TF's C++ start-up chatter (oneDNN notes, tf.data attribute warnings) hides real errors.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def configure_tensorflow(seed: int = 0, threads: int = 2, deterministic: bool = True) -> None:

@@ -19,6 +19,7 @@ import yaml
 
 from . import config
 from .io_utils import atomic_write_text
+from .quiet import quiet_environment
 
 NOTEBOOKS = ["01_label_videos", "02_extract_poses", "03_train_classifier",
              "04_train_deviation_model", "05_evaluate_and_feedback"]
@@ -259,6 +260,7 @@ def run_pipeline(params_yaml: str | os.PathLike = "params/demo.yaml", smoke: boo
     summary.setdefault("steps", {})
     summary["run_dir"] = str(run_dir)
 
+    quiet_environment()  # kernels inherit it: no TF/absl/MediaPipe start-up lines in the notebooks
     failed = False
     for name in steps or NOTEBOOKS:
         step = summary["steps"].get(name, {})
