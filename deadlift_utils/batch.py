@@ -35,6 +35,7 @@ from pathlib import Path
 
 from .estimators import LazyEstimator
 from .io_utils import atomic_write_text
+from .quiet import QUIET_ENV, quiet_environment
 
 SUMMARY_NAME = "batch_summary.json"
 SUMMARY_SCHEMA = "deadlift-batch/1"
@@ -44,7 +45,6 @@ EXTRACT_OPTIONS = ("smoothing_window", "backend", "write_videos", "video_format"
 ESTIMATOR_OPTIONS = ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "retry_missed",
                      "openpose_prototxt", "openpose_weights")
 ANALYZE_OPTIONS = ("use_openai", "openai_model")
-QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "GLOG_minloglevel": "2", "OPENCV_FFMPEG_LOGLEVEL": "-8"}
 SUMMARY_EVERY_S = 2.0          # rewrite batch_summary.json at most this often while running
 EXPECTED_ERRORS = (FileNotFoundError, ValueError, RuntimeError)
 
@@ -204,8 +204,7 @@ class PoseModelPlugin(WorkerPlugin):
     name = "deadlift-pose-models"
 
     def setup(self, worker=None):
-        for k, v in QUIET_ENV.items():
-            os.environ.setdefault(k, v)
+        quiet_environment()
 
     def teardown(self, worker=None):
         close_cached_estimators()

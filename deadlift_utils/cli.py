@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("GLOG_minloglevel", "2")
 
 EXPECTED_ERRORS = (FileNotFoundError, ValueError, RuntimeError)
 
@@ -39,9 +35,11 @@ def cmd_extract(args) -> int:
                    redo=args.redo, openpose_prototxt=args.openpose_prototxt, openpose_weights=args.openpose_weights)
     result = extract_folder(src, Path(args.out), progress=not args.quiet, **options)
     for r in result.done:
-        rate = r.sequence.detection_rate()
+        seq = r.sequence
         state = "reused" if r.skipped else f"{r.seconds:.1f} s"
-        print(f"{r.pose_path}  frames={len(r.sequence)}  lifter_found={rate:.0%}  ({state})")
+        # lifter_found: any keypoint; all_lift_joints: a shoulder, hip, knee and ankle (review's rate)
+        print(f"{r.pose_path}  frames={len(seq)}  lifter_found={seq.lifter_found_rate():.0%}  "
+              f"all_lift_joints={seq.detection_rate():.0%}  ({state})")
     for video, msg in result.failed:
         _err(msg if str(video) in msg else f"{video}: {msg}")
     print(f"done: {len(result.done) - len(result.skipped)}, reused: {len(result.skipped)}, failed: {len(result.failed)}")

@@ -52,8 +52,51 @@ def resolve(path: str | os.PathLike) -> Path:
     return Path(os.path.normpath(p if p.is_absolute() else PROJECT_ROOT / p))
 
 
+def detect_gpus(nvidia_proc: str | os.PathLike = "/proc/driver/nvidia", nvidia_smi: str = "nvidia-smi") -> list[str]:
+    """Names of the NVIDIA GPUs the driver reports; [] when there are none.
+
+    Cheap: the driver's /proc files first, then `nvidia-smi` (5 s timeout) when it is on PATH;
+    TensorFlow is not imported (that takes seconds and prints start-up lines).
+    """
+    import shutil
+    import subprocess
+
+    names = []
+    for info in sorted(Path(nvidia_proc).glob("gpus/*/information")):
+        try:
+            lines = info.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        names += [line.split(":", 1)[1].strip() for line in lines if line.startswith("Model:")]
+    smi = shutil.which(nvidia_smi)
+    if not names and smi:
+        try:
+            out = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                 text=True, timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            return []
+        if out.returncode == 0:
+            names = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    return names
+
+
+def _describe_gpus() -> str:
+    from importlib import metadata
+
+    gpus = detect_gpus()
+    if not gpus:
+        return "no NVIDIA GPU found"
+    try:  # the CPU-only TensorFlow wheel never uses a GPU, whatever the machine has
+        metadata.version("tensorflow-cpu")
+        unused = " (unused: TensorFlow is the CPU-only build)"
+    except metadata.PackageNotFoundError:
+        unused = ""
+    return f"GPU: {', '.join(gpus)}{unused}"
+
+
 def describe_machine() -> str:
-    """One line for result tables: cores, CPU model, RAM, OS, Python (figures mean little without it)."""
+    """One line for result tables: cores, CPU model, RAM, GPU found, OS, Python (figures mean
+    little without it)."""
     import platform
 
     cpu = platform.processor() or platform.machine()
@@ -68,5 +111,5 @@ def describe_machine() -> str:
         mem = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, StopIteration, ValueError):
         pass
-    return (f"{os.cpu_count()}-core {cpu}{mem}, no GPU, {platform.system()} {platform.release()}, "
+    return (f"{os.cpu_count()}-core {cpu}{mem}, {_describe_gpus()}, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}")

@@ -42,14 +42,17 @@ def video_id_for(path: str | os.PathLike, root: str | os.PathLike) -> str:
 
 
 class _CsvStore:
-    """A CSV table keyed by video_id, saved atomically on every change, with undo."""
+    """A CSV table keyed by video_id (one row each), saved atomically on every change.
+
+    Undo is the caller's: it keeps the row a change replaced (`get` before the change) and
+    hands it back to `restore`, so taking back one click touches that one row only.
+    """
 
     columns: list[str] = []
     what = "table"
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._undo: list[pd.DataFrame] = []
         self.df = self._read()
 
     def _read(self) -> pd.DataFrame:
@@ -96,19 +99,19 @@ class _CsvStore:
         atomic_write_text(self.path, buf.getvalue())
 
     def _upsert(self, row: dict) -> None:
-        self._undo.append(self.df.copy())
         rest = self.df[self.df["video_id"] != row["video_id"]]
         new = pd.DataFrame([{c: "" if row.get(c) is None else str(row.get(c)) for c in self.columns}])
         self.df = pd.concat([rest, new], ignore_index=True) if len(rest) else new
         self.save()
 
-    def undo(self) -> bool:
-        """Revert the last change (and save). False when there is nothing to undo."""
-        if not self._undo:
-            return False
-        self.df = self._undo.pop()
-        self.save()
-        return True
+    def restore(self, video_id: str, row: dict | None) -> None:
+        """Put `video_id`'s row back to `row` (as `get` returned it), or remove it when `row` is
+        None, and save. Every other row is left exactly as it is."""
+        if row is None:
+            self.df = self.df[self.df["video_id"] != video_id].reset_index(drop=True)
+            self.save()
+        else:
+            self._upsert({**row, "video_id": video_id})
 
     def get(self, video_id: str) -> dict | None:
         rows = self.df[self.df["video_id"] == video_id]
@@ -151,7 +154,6 @@ class LabelStore(_CsvStore):
         new = list({r["video_id"]: r for r in rows if r["video_id"] not in known}.values())
         if not new:
             return 0
-        self._undo.append(self.df.copy())
         add = pd.DataFrame([{c: str(r.get(c, "") or "") for c in self.columns} for r in new])
         self.df = pd.concat([self.df, add], ignore_index=True) if len(self.df) else add
         self.save()

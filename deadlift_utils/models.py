@@ -2,7 +2,8 @@
 the masked Euclidean loss, and saving/loading a model with its config and metrics JSON.
 
 A saved model is a folder:
-    model.keras    the Keras model
+    model.keras    the Keras model, or model.joblib for a scikit-learn one (a gradient-boosting
+                   spec); config.json's `model_file` names which
     config.json    what the model needs to be used again: inputs (feature blocks, window),
                    normalisation (feature mean/std), training parameters, the video rule
     metrics.json   how well it did (cross-validation / transfer), with date and machine
@@ -24,12 +25,11 @@ from . import config
 from .io_utils import atomic_write_text, file_sha256
 
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.keras", "config.json", "metrics.json"
+SKLEARN_MODEL_FILE = "model.joblib"  # scikit-learn models (pickled): load only folders you trust
 # The study's rule: a video is good when at least 60% of its frames are judged good.
 STUDY_VIDEO_RULE = {"name": "good_frame_fraction", "threshold": 0.6, "frame_threshold": 0.5}
 
 _TF_CONFIGURED = False
-# TF's C++ start-up chatter (oneDNN notes, tf.data attribute warnings) hides real errors.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def configure_tensorflow(seed: int = 0, threads: int = 2, deterministic: bool = True) -> None:
@@ -133,15 +133,25 @@ class FeatureScaler:
         return {"feature_mean": self.mean.tolist(), "feature_std": self.std.tolist()}
 
 
-class FormClassifier:
-    """A trained frame classifier plus everything needed to use it on a new PoseSequence."""
+def _is_sklearn(model) -> bool:
+    return hasattr(model, "predict_proba")
 
-    def __init__(self, keras_model, config: dict, metrics: dict | None = None, model_dir=None):
-        self.model = keras_model
+
+class FormClassifier:
+    """A trained frame classifier plus everything needed to use it on a new PoseSequence.
+
+    `model` is a Keras model (fed standardised features: config's feature_mean/std) or a
+    scikit-learn classifier; one trained without a scaler (gradient boosting) gets the raw
+    features, missing values as NaN, as at training.
+    """
+
+    def __init__(self, model, config: dict, metrics: dict | None = None, model_dir=None):
+        self.model = model
         self.config = config
         self.metrics = metrics or {}
         self.model_dir = model_dir
-        self.scaler = FeatureScaler(config["feature_mean"], config["feature_std"])
+        self.scaler = (FeatureScaler(config["feature_mean"], config["feature_std"])
+                       if "feature_mean" in config else None)
 
     def features(self, seq, view: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(X (T, F) unscaled, judgeable (T,)) for a PoseSequence, as at training."""
@@ -162,9 +172,17 @@ class FormClassifier:
             return out
         X, ok = self.features(seq, view)
         if ok.any():
-            p = self.model.predict(self.scaler.transform(X[ok]), verbose=0, batch_size=1024)
-            out[ok] = np.asarray(p, dtype=float).reshape(-1)
+            out[ok] = self.p_good(X[ok])
         return out
+
+    def p_good(self, X: np.ndarray) -> np.ndarray:
+        """(N,) probability of GOOD form for unscaled features X (N, F)."""
+        Z = self.scaler.transform(X) if self.scaler is not None else np.asarray(X, dtype=float)
+        if _is_sklearn(self.model):
+            p = self.model.predict_proba(Z)[:, 1]
+        else:
+            p = self.model.predict(Z, verbose=0, batch_size=1024)
+        return np.asarray(p, dtype=float).reshape(-1)
 
     def video_verdict(self, probs: np.ndarray) -> dict:
         """Apply the saved video rule to frame probabilities -> verdict dict."""
@@ -264,20 +282,31 @@ def write_json(path, obj) -> Path:
 
 
 def save_model_bundle(model, out_dir, config: dict, metrics: dict) -> Path:
-    """Write model.keras, metrics.json and config.json into out_dir, each atomically.
+    """Write the model (model.keras, or model.joblib for a scikit-learn model), metrics.json
+    and config.json into out_dir, each atomically.
 
-    config gets `model_sha256` (set in the dict passed, so later rewrites of config.json keep
-    it) and is written last: a save killed half-way leaves a model.keras that does not match
-    config.json, which check_model_folder reports instead of loading a mismatched pair.
+    config gets `model_file` and `model_sha256` (set in the dict passed, so later rewrites of
+    config.json keep them) and is written last: a save killed half-way leaves a model file that
+    does not match config.json, which check_model_folder reports instead of loading a
+    mismatched pair. A model file of the other kind left by an earlier save is removed.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".{MODEL_FILE}.tmp.keras"
-    model.save(tmp)
+    name = SKLEARN_MODEL_FILE if _is_sklearn(model) else MODEL_FILE
+    tmp = out_dir / f".{name}.tmp{Path(name).suffix}"
+    if name == SKLEARN_MODEL_FILE:
+        import joblib
+
+        joblib.dump(model, tmp)
+    else:
+        model.save(tmp)
+    config["model_file"] = name
     config["model_sha256"] = file_sha256(tmp)
-    os.replace(tmp, out_dir / MODEL_FILE)
+    os.replace(tmp, out_dir / name)
     write_json(out_dir / METRICS_FILE, metrics)
     write_json(out_dir / CONFIG_FILE, config)
+    for other in {MODEL_FILE, SKLEARN_MODEL_FILE} - {name}:
+        (out_dir / other).unlink(missing_ok=True)
     return out_dir
 
 
@@ -291,40 +320,49 @@ _RETRAIN_HINT = {
 
 def check_model_folder(model_dir, what: str = "model") -> tuple[dict, str]:
     """(config dict, fix hint) when `model_dir` looks like a saved model, without loading it
-    (fast: no Keras import). Raises FileNotFoundError when the folder, model.keras or
-    config.json is missing and ValueError when config.json or model.keras is unreadable,
-    each naming the folder and the fix."""
+    (fast: no Keras import). Raises FileNotFoundError when the folder, the model file
+    (config's `model_file`, model.keras by default) or config.json is missing and ValueError
+    when config.json or the model file is unreadable, each naming the folder and the fix."""
     model_dir = Path(model_dir)
     hint = _RETRAIN_HINT.get(what, "train one with notebook 03 (classifier) or 04 (deviation model) "
                                    "and pass the folder it saves")
     if not model_dir.is_dir():
         raise FileNotFoundError(f"{model_dir}: {what} folder not found; {hint}.")
-    for name in (MODEL_FILE, CONFIG_FILE):
-        if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir}: {name} is missing, so this is not a saved {what}; {hint}.")
+    if not (model_dir / CONFIG_FILE).is_file():
+        # An empty folder names the usual model file; one with a model names config.json.
+        has_model = any((model_dir / n).is_file() for n in (MODEL_FILE, SKLEARN_MODEL_FILE))
+        name = CONFIG_FILE if has_model else MODEL_FILE
+        raise FileNotFoundError(f"{model_dir}: {name} is missing, so this is not a saved {what}; {hint}.")
     try:
         config = json.loads((model_dir / CONFIG_FILE).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{model_dir / CONFIG_FILE}: not valid JSON ({e}); {hint}.") from None
     if not isinstance(config, dict):
         raise ValueError(f"{model_dir / CONFIG_FILE}: should hold a JSON object, not {type(config).__name__}; {hint}.")
+    model_file = config.get("model_file", MODEL_FILE)
+    if model_file not in (MODEL_FILE, SKLEARN_MODEL_FILE):
+        raise ValueError(f"{model_dir / CONFIG_FILE}: model_file {model_file!r} is neither {MODEL_FILE} nor "
+                         f"{SKLEARN_MODEL_FILE}; {hint}.")
+    if not (model_dir / model_file).is_file():
+        raise FileNotFoundError(f"{model_dir}: {model_file} is missing, so this is not a saved {what}; {hint}.")
     expected = {"classifier": (None, "classifier"), "deviation model": ("deviation",)}.get(what)
     if expected and config.get("kind") not in expected:
         raise ValueError(f"{model_dir / CONFIG_FILE}: holds a {config.get('kind') or 'classifier'} model, not a "
                          f"{what}; {hint}.")
     import zipfile
 
-    if not zipfile.is_zipfile(model_dir / MODEL_FILE):  # a .keras file is a zip archive
+    if model_file == MODEL_FILE and not zipfile.is_zipfile(model_dir / MODEL_FILE):  # a .keras file is a zip
         raise ValueError(f"{model_dir / MODEL_FILE}: is not a Keras model file (damaged or cut short); {hint}.")
-    if config.get("model_sha256") and config["model_sha256"] != file_sha256(model_dir / MODEL_FILE):
-        raise ValueError(f"{model_dir}: model.keras and config.json come from different saves (a save was "
+    if config.get("model_sha256") and config["model_sha256"] != file_sha256(model_dir / model_file):
+        raise ValueError(f"{model_dir}: {model_file} and config.json come from different saves (a save was "
                          f"interrupted, or one file was copied over); {hint}.")
     return config, hint
 
 
 def load_model_bundle(model_dir, what: str = "model"):
-    """(keras model, config dict, metrics dict) from a saved folder; clear errors if incomplete
-    (see check_model_folder)."""
+    """(model, config dict, metrics dict) from a saved folder: a Keras model, or the
+    scikit-learn model of a model.joblib bundle; clear errors if incomplete (see
+    check_model_folder)."""
     model_dir = Path(model_dir)
     config, hint = check_model_folder(model_dir, what)
     metrics = {}
@@ -333,6 +371,15 @@ def load_model_bundle(model_dir, what: str = "model"):
             metrics = json.loads((model_dir / METRICS_FILE).read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             metrics = {}  # only shown to people; the model works without it
+    if config.get("model_file", MODEL_FILE) == SKLEARN_MODEL_FILE:
+        import joblib
+
+        try:  # the sha256 check above already matched the file to its config.json
+            return joblib.load(model_dir / SKLEARN_MODEL_FILE), config, metrics
+        except Exception as e:  # noqa: BLE001 - unpickling raises anything; report it as a bad file
+            raise ValueError(f"{model_dir / SKLEARN_MODEL_FILE}: cannot be loaded ({type(e).__name__}: "
+                             f"{str(e)[:200]}); the file is damaged or from another scikit-learn version; "
+                             f"{hint}.") from None
     import keras  # after the checks: importing it takes seconds
 
     try:
@@ -347,9 +394,13 @@ def load_model_bundle(model_dir, what: str = "model"):
 
 
 def load_classifier(model_dir) -> FormClassifier:
-    """Load a classifier saved by the training notebook (folder with model.keras + config.json)."""
+    """Load a classifier saved by the training notebook (folder with model.keras or
+    model.joblib + config.json)."""
     model, config, metrics = load_model_bundle(model_dir, "classifier")
-    missing = [k for k in ("feature_blocks", "feature_mean", "feature_std") if k not in config]
+    # A Keras model needs its training scaler; gradient boosting was trained on raw features.
+    needed = ("feature_blocks",) if _is_sklearn(model) and config.get("model_type") == "hgb" \
+        else ("feature_blocks", "feature_mean", "feature_std")
+    missing = [k for k in needed if k not in config]
     if missing or config.get("kind") not in (None, "classifier"):
         raise ValueError(f"{Path(model_dir) / CONFIG_FILE}: not a form-classifier config (missing {missing}, "
                          f"kind={config.get('kind')!r}). Pass the {{run_dir}}/classifier folder.")

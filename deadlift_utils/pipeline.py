@@ -19,6 +19,7 @@ import yaml
 
 from . import config
 from .io_utils import atomic_write_text
+from .quiet import quiet_environment
 
 NOTEBOOKS = ["01_label_videos", "02_extract_poses", "03_train_classifier",
              "04_train_deviation_model", "05_evaluate_and_feedback"]
@@ -40,14 +41,19 @@ def notebook_parameters(name: str) -> dict:
     return _DECLARED[key]
 
 
-def _default(spec: dict):
-    """A declared parameter's default value (literal defaults only; None otherwise)."""
+def _default(spec: dict, name: str = "", key: str = ""):
+    """A declared parameter's default value (None when it has none). Parameters cells hold
+    literals only (house style), so anything else is a ValueError naming the notebook cell,
+    never code run here."""
     import ast
 
+    text = spec.get("default") or "None"
     try:
-        return ast.literal_eval(spec.get("default") or "None")
-    except (ValueError, SyntaxError):
-        return None
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise ValueError(f"notebooks/{name}.ipynb: parameter {key!r} defaults to {text!r}, which is not a "
+                         f"literal; write a plain value (number, string, True/False, list) in the parameters "
+                         f"cell.") from None
 
 
 def _coerce(name: str, key: str, value, declared: dict, where: str = "the params YAML"):
@@ -57,10 +63,7 @@ def _coerce(name: str, key: str, value, declared: dict, where: str = "the params
     typ = (spec.get("inferred_type_name") or "").lower()
     default = spec.get("default")
     if typ in ("none", ""):
-        try:
-            typ = type(eval(default, {}, {})).__name__ if default else ""  # literal defaults only
-        except Exception:
-            typ = ""
+        typ = type(_default(spec, name, key)).__name__ if default else ""
     try:
         if typ == "bool":
             if isinstance(value, bool):
@@ -158,7 +161,7 @@ def check_inputs(params: dict[str, dict]) -> None:
         declared = notebook_parameters(name)
 
         def value(key):
-            return values.get(key, _default(declared[key])) if key in declared else None
+            return values.get(key, _default(declared[key], name, key)) if key in declared else None
 
         for key, store in (("labels_csv", LabelStore), ("approvals_csv", ApprovalStore)):
             path = value(key)
@@ -257,6 +260,7 @@ def run_pipeline(params_yaml: str | os.PathLike = "params/demo.yaml", smoke: boo
     summary.setdefault("steps", {})
     summary["run_dir"] = str(run_dir)
 
+    quiet_environment()  # kernels inherit it: no TF/absl/MediaPipe start-up lines in the notebooks
     failed = False
     for name in steps or NOTEBOOKS:
         step = summary["steps"].get(name, {})

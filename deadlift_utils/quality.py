@@ -8,7 +8,9 @@ import numpy as np
 from .keypoints import KP
 from .pose import PoseSequence
 
-MIN_DETECTION_RATE = 0.90   # share of sampled frames with shoulders, hips, knees and ankles found
+# Review flag and batch auto-approval: the share of sampled frames in which a shoulder, hip, knee
+# and ankle were all found (PoseSequence.detection_rate). Not analyze.py's gate, which is looser.
+REVIEW_MIN_LIFT_JOINTS_RATE = 0.90
 MIN_MEAN_CONFIDENCE = 0.5
 MAX_CUT_OFF_SHARE = 0.10     # frames where the lifter's feet or head are missing (out of frame)
 
@@ -29,8 +31,9 @@ class PoseQuality:
 def assess(seq: PoseSequence) -> PoseQuality:
     """Measure a video's pose quality and list what a reviewer should look at.
 
-    Flags: too few frames; the lifter not found often enough; low confidence; the lifter
-    cut off by the frame edge (ankles or head missing while the hips are found).
+    Flags: too few frames; the lift joints (shoulder, hip, knee, ankle) not all found often
+    enough; low confidence; the lifter cut off by the frame edge (ankles or head missing while
+    the hips are found); no hips (or no person) found at all.
     """
     rate = seq.detection_rate()
     conf = seq.mean_confidence()
@@ -38,8 +41,8 @@ def assess(seq: PoseSequence) -> PoseQuality:
     n = len(seq)
     if n < 5:
         flags.append(f"only {n} sampled frames")
-    if rate < MIN_DETECTION_RATE:
-        flags.append(f"lifter found in only {rate:.0%} of frames")
+    if rate < REVIEW_MIN_LIFT_JOINTS_RATE:
+        flags.append(f"shoulders, hips, knees and ankles all found in only {rate:.0%} of frames")
     if not np.isnan(conf) and conf < MIN_MEAN_CONFIDENCE:
         flags.append(f"low keypoint confidence ({conf:.2f})")
     if n:
@@ -54,6 +57,6 @@ def assess(seq: PoseSequence) -> PoseQuality:
                 flags.append(f"feet out of frame or hidden in {feet_cut:.0%} of frames")
             if head_cut > MAX_CUT_OFF_SHARE:
                 flags.append(f"head out of frame or hidden in {head_cut:.0%} of frames")
-        elif n:
-            flags.append("no person found")
+        else:
+            flags.append("no person found" if not pres.any() else "hips never found")
     return PoseQuality(rate, seq.lifter_found_rate(), conf, n, flags)

@@ -63,8 +63,9 @@ def spec_by_name(name: str) -> dict:
 
 def fit_model(spec: dict, X_tr, y_tr, w_tr=None, X_va=None, y_va=None, *, epochs: int = 60,
               batch_size: int = 32, seed: int = 0):
-    """Fit one model. Returns (predict_fn(X) -> p_good (N,), history dict, keras model or None,
-    scaler). history: {'loss', 'val_loss', 'accuracy', 'val_accuracy'} lists per epoch."""
+    """Fit one model. Returns (predict_fn(X) -> p_good (N,), history dict, fitted model (Keras,
+    or scikit-learn for 'hgb' / 'logreg'), scaler or None). history: {'loss', 'val_loss',
+    'accuracy', 'val_accuracy'} lists per epoch (empty for scikit-learn models)."""
     y_tr = np.asarray(y_tr, dtype="float32")
     if spec["model"] in ("hgb", "logreg"):
         from sklearn.ensemble import HistGradientBoostingClassifier
@@ -74,11 +75,11 @@ def fit_model(spec: dict, X_tr, y_tr, w_tr=None, X_va=None, y_va=None, *, epochs
             clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
                                                  l2_regularization=1.0, random_state=seed)
             clf.fit(X_tr, y_tr, sample_weight=w_tr)
-            return (lambda X: clf.predict_proba(X)[:, 1]), {}, None, None
+            return (lambda X: clf.predict_proba(X)[:, 1]), {}, clf, None
         scaler = FeatureScaler().fit(X_tr)
         clf = LogisticRegression(C=0.1, max_iter=2000)
         clf.fit(scaler.transform(X_tr), y_tr, sample_weight=w_tr)
-        return (lambda X: clf.predict_proba(scaler.transform(X))[:, 1]), {}, None, scaler
+        return (lambda X: clf.predict_proba(scaler.transform(X))[:, 1]), {}, clf, scaler
 
     configure_tensorflow(seed)
     scaler = FeatureScaler().fit(X_tr)
@@ -211,7 +212,8 @@ def fold_rows(meta: pd.DataFrame, base: np.ndarray, tr_b: np.ndarray, te_b: np.n
 
 
 def train_final(videos: list[Video], spec: dict, epochs: int = 60, seed: int = 0):
-    """Fit a spec on all of `videos`. Returns (keras model or None, config dict, history, seconds)."""
+    """Fit a spec on all of `videos`. Returns (model, config dict, history, seconds); the model
+    is Keras or scikit-learn by spec, and save_model_bundle saves either."""
     X, meta, names = frame_table(videos, spec["blocks"], spec.get("window", 0),
                                  mirror_augment=bool(spec.get("mirror_augment")))
     w = balanced_weights(meta) if spec.get("balance") else None

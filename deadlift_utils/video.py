@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Iterator
 
 # FFmpeg's own diagnostics ("moov atom not found") would print beside the one-line errors
-# raised here; hide them unless the user asks for them (it is read when the first file opens).
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-
-import cv2  # noqa: E402
+# raised here: the package's __init__ sets OPENCV_FFMPEG_LOGLEVEL (deadlift_utils.quiet).
+import cv2
 import numpy as np  # noqa: E402
 
 from .config import VIDEO_EXTENSIONS  # noqa: E402

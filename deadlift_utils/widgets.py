@@ -15,7 +15,7 @@ import ipywidgets as W
 
 from .labels import FORMS, VIEWS, ApprovalStore, LabelStore
 from .pose import load_pose_json
-from .quality import PoseQuality, assess
+from .quality import REVIEW_MIN_LIFT_JOINTS_RATE, PoseQuality, assess
 
 MAX_EMBED_BYTES = 80_000_000  # larger videos are linked, not embedded in the notebook
 
@@ -31,25 +31,48 @@ def _video_widget(path: Path | None, width: str = "100%") -> W.Widget:
                    layout=W.Layout(max_width=width, max_height="60vh"))
 
 
+@dataclass
+class _Step:
+    """One click, as undo needs it: where it was, and whether it wrote and what it replaced."""
+
+    index: int
+    video_id: str
+    wrote: bool
+    replaced: dict | None = None  # the video's row before the click (None: it had none)
+
+
 class _Stepper:
-    """Shared navigation: a list of items, a position, resume at the first undecided one."""
+    """Shared navigation: a list of items, a position, resume at the first undecided one.
+
+    Each click records a `_Step`, so undo steps back one video and, only when that click
+    wrote to the store, puts that video's row back as it was. A skip writes nothing, and
+    nothing else in the store (another session's labels, batch decisions) is touched.
+    """
 
     def __init__(self, n: int):
         self.n = n
         self.index = 0
-        self._history: list[int] = []
+        self._history: list[_Step] = []
 
     @property
     def done(self) -> bool:
         return self.index >= self.n
 
-    def _advance(self) -> None:
-        self._history.append(self.index)
+    def _advance(self, video_id: str, wrote: bool, replaced: dict | None = None) -> None:
+        self._history.append(_Step(self.index, video_id, wrote, replaced))
         self.index += 1
 
-    def _back(self) -> None:
-        if self._history:
-            self.index = self._history.pop()
+    def undo(self) -> bool:
+        """Step back one video; if that click saved something, restore the video's previous row
+        (or remove the row if it had none). False when there is nothing to undo."""
+        if not self._history:
+            return False
+        step = self._history.pop()
+        if step.wrote:
+            self.store.restore(step.video_id, step.replaced)
+        self.index = step.index
+        self._refresh()
+        return True
 
 
 class LabelWidget(_Stepper):
@@ -74,26 +97,16 @@ class LabelWidget(_Stepper):
         if self.done:
             return
         vid, path = self.current
+        replaced = self.store.get(vid)
         self.store.set(vid, form=form, view=view, path=str(path), note=note, source="user")
-        self._advance()
+        self._advance(vid, wrote=True, replaced=replaced)
         self._refresh()
 
     def skip(self) -> None:
+        """Move to the next video; the current one's label (if any) stays as it is."""
         if not self.done:
-            self._advance()
+            self._advance(self.current[0], wrote=False)
             self._refresh()
-
-    def undo(self) -> None:
-        """Step back one video; if that step saved a label, remove it."""
-        if not self._history:
-            return
-        prev = self._history[-1]
-        vid = self.videos[prev][0]
-        row = self.store.get(vid)
-        if row is not None and row.get("source") == "user" and self.store._undo:
-            self.store.undo()
-        self._back()
-        self._refresh()
 
     # -- UI ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -189,10 +202,16 @@ class ReviewWidget(_Stepper):
         if self.done:
             return
         it = self.current
-        self.store.decide(it.video_id, decision, pose_path=str(it.pose_path), reason=reason,
-                          detection_rate=it.quality.detection_rate, mean_confidence=it.quality.mean_confidence,
-                          flags="; ".join(it.quality.flags), decided_by="user")
-        self._advance()
+        replaced = self.store.get(it.video_id)
+        if decision == "skipped" and replaced is not None:
+            # "Not now" must not replace a decision already made (by a person or the batch).
+            self._advance(it.video_id, wrote=False)
+        else:
+            self.store.decide(it.video_id, decision, pose_path=str(it.pose_path), reason=reason,
+                              detection_rate=it.quality.detection_rate,
+                              mean_confidence=it.quality.mean_confidence,
+                              flags="; ".join(it.quality.flags), decided_by="user")
+            self._advance(it.video_id, wrote=True, replaced=replaced)
         self._refresh()
 
     def approve(self, reason: str = "") -> None:
@@ -202,15 +221,8 @@ class ReviewWidget(_Stepper):
         self._decide("rejected", reason)
 
     def skip(self, reason: str = "") -> None:
+        """Record 'skipped' for a video nobody has decided on; a decided video keeps its decision."""
         self._decide("skipped", reason)
-
-    def undo(self) -> None:
-        """Take back the last decision and show that video again."""
-        if not self._history:
-            return
-        self.store.undo()
-        self._back()
-        self._refresh()
 
     # -- UI ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -246,7 +258,8 @@ class ReviewWidget(_Stepper):
         it = self.current
         q = it.quality
         self.header.value = (f"<h3>{html.escape(it.video_id)} ({self.index + 1} of {self.n})</h3>"
-                             f"<p>lifter found in <b>{q.detection_rate:.0%}</b> of {q.frames} sampled frames; "
+                             f"<p>shoulders, hips, knees and ankles all found in <b>{q.detection_rate:.0%}</b> "
+                             f"of {q.frames} sampled frames (lifter found at all in {q.lifter_found_rate:.0%}); "
                              f"mean keypoint confidence <b>{q.mean_confidence:.2f}</b>. So far: {summary}</p>")
         self.flags.value = ("<p style='color:#b00'><b>Check:</b> " + html.escape("; ".join(q.flags)) + "</p>"
                             if q.flags else "<p style='color:#070'>No quality problems found.</p>")
@@ -261,9 +274,10 @@ class ReviewWidget(_Stepper):
         display(self.ui)
 
 
-def auto_review(items: list[ReviewItem], store: ApprovalStore, min_detection_rate: float = 0.9) -> dict:
-    """Batch mode: approve videos nobody has decided on yet whose detection rate reaches the
-    threshold and that carry no quality flag; recorded with decided_by='auto'. A person's
+def auto_review(items: list[ReviewItem], store: ApprovalStore,
+                min_detection_rate: float = REVIEW_MIN_LIFT_JOINTS_RATE) -> dict:
+    """Batch mode: approve videos nobody has decided on yet whose detection rate (share of
+    frames with all lift joints found) reaches the threshold and that carry no quality flag; recorded with decided_by='auto'. A person's
     decision is never changed. Returns counts {'auto_approved', 'left_for_review', 'kept'}.
     """
     counts = {"auto_approved": 0, "left_for_review": 0, "kept": 0}

@@ -1,15 +1,11 @@
 """Shared fixtures: the real sample data in ../shared/data and one real extraction."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("GLOG_minloglevel", "2")
-
-from deadlift_utils import config  # noqa: E402
+from deadlift_utils import config  # importing the package quiets TF / MediaPipe start-up (quiet.py)
 
 
 def pytest_sessionstart(session):

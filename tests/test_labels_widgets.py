@@ -59,6 +59,59 @@ def test_label_widget_saves_every_click_undoes_and_resumes(tmp_path, shared):
     assert w2.index == 2
 
 
+def _labels_on_disk(path) -> dict:
+    """{video_id: (form, view, note, source)} as labels.csv holds them now."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return {r["video_id"]: (r["form"], r["view"], r["note"], r["source"]) for r in df.to_dict("records")}
+
+
+def test_label_undo_of_a_skip_after_resume_keeps_both_sessions_labels(tmp_path, shared):
+    """Issue 15's data loss: undoing a skip removed the label saved one click earlier."""
+    videos = videos_to_label(shared / "videos" / "kettlebell_errors")
+    v0, v1 = videos[0][0], videos[1][0]
+    path = tmp_path / "labels.csv"
+    first = LabelWidget(videos, LabelStore(path), show_video=False)
+    first.skip()
+    first.label("bad", "side")                       # session 1: v0 skipped, v1 labelled
+    second = LabelWidget(videos, LabelStore(path), show_video=False)
+    assert second.current[0] == v0                   # session 2 resumes at v0
+    second.label("good", "front")
+    second.skip()
+    assert second.undo() is True
+    assert second.current[0] == v1
+    assert _labels_on_disk(path) == {v0: ("good", "front", "", "user"), v1: ("bad", "side", "", "user")}
+
+
+def test_label_undo_twice_then_nothing_left_to_undo(tmp_path, shared):
+    videos = videos_to_label(shared / "videos" / "kettlebell_errors")
+    path = tmp_path / "labels.csv"
+    w = LabelWidget(videos, LabelStore(path), show_video=False)
+    assert w.undo() is False and w.index == 0 and not path.exists()   # nothing to undo: no write
+    w.label("good", "side")
+    w.label("bad", "middle")
+    assert w.undo() and w.undo()
+    assert w.index == 0 and _labels_on_disk(path) == {}
+    assert w.undo() is False and w.index == 0
+
+
+def test_label_undo_of_a_relabel_restores_the_label_it_replaced(tmp_path, shared):
+    videos = videos_to_label(shared / "videos" / "kettlebell_errors")
+    v0, v1 = videos[0][0], videos[1][0]
+    path = tmp_path / "labels.csv"
+    store = LabelStore(path)
+    imported = csv_label_rows(shared / "videos" / "kettlebell_errors" / "labels.csv", "kettlebell_errors")
+    store.add_missing([r for r in imported if r["video_id"] == v1])
+    before = _labels_on_disk(path)[v1]
+    assert before[3] == "kettlebell_errors"
+    w = LabelWidget(videos, store, show_video=False)     # resumes at v0 (v1 already has a label)
+    w.label("good", "side", "first pass")
+    w.label("bad" if before[0] == "good" else "good", "front", "I disagree")   # overwrite v1's label
+    assert _labels_on_disk(path)[v1][3] == "user"
+    w.undo()
+    assert w.current[0] == v1
+    assert _labels_on_disk(path) == {v0: ("good", "side", "first pass", "user"), v1: before}
+
+
 def test_label_widget_buttons_call_the_methods(tmp_path, shared):
     videos = videos_to_label(shared / "videos" / "kettlebell_errors")
     w = LabelWidget(videos, LabelStore(tmp_path / "l.csv"), show_video=False)
@@ -99,6 +152,47 @@ def test_review_widget_approve_reject_undo_resume(review_setup):
     assert w2.current.video_id == "demo/b"
     w2.buttons["Reject"].click()
     assert ApprovalStore(approvals).get("demo/b")["decision"] == "rejected" and w2.done
+
+
+def _decisions_on_disk(path) -> dict:
+    """{video_id: (decision, reason, decided_by)} as approvals.csv holds them now."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return {r["video_id"]: (r["decision"], r["reason"], r["decided_by"]) for r in df.to_dict("records")}
+
+
+def test_review_undo_of_a_skip_after_resume_keeps_both_sessions_decisions(review_setup):
+    poses, approvals = review_setup
+    items = review_items(poses)
+    first = ReviewWidget(items[1:], ApprovalStore(approvals), show_video=False)   # session 1 sees only b
+    first.reject("lost at lockout")
+    second = ReviewWidget(items, ApprovalStore(approvals), show_video=False)
+    assert second.current.video_id == "demo/a"      # session 2 resumes at a
+    second.approve("fine")
+    second.skip()                                   # b keeps its rejection: skip never overwrites
+    assert _decisions_on_disk(approvals)["demo/b"] == ("rejected", "lost at lockout", "user")
+    assert second.undo() is True and second.current.video_id == "demo/b"
+    assert _decisions_on_disk(approvals) == {"demo/a": ("approved", "fine", "user"),
+                                             "demo/b": ("rejected", "lost at lockout", "user")}
+    assert second.undo() is True and second.current.video_id == "demo/a"   # undo twice: a's approval goes
+    assert _decisions_on_disk(approvals) == {"demo/b": ("rejected", "lost at lockout", "user")}
+    assert second.undo() is False and second.current.video_id == "demo/a"
+
+
+def test_review_undo_of_a_changed_decision_restores_the_batch_one(review_setup):
+    poses, approvals = review_setup
+    items = review_items(poses)
+    store = ApprovalStore(approvals)
+    assert auto_review(items, store)["auto_approved"] == 2
+    batch = _decisions_on_disk(approvals)
+    w = ReviewWidget(items, store, show_video=False)   # batch decisions are not a person's: starts at a
+    assert w.undo() is False and _decisions_on_disk(approvals) == batch
+    w.reject("wrong person")
+    assert _decisions_on_disk(approvals)["demo/a"] == ("rejected", "wrong person", "user")
+    w.undo()
+    assert w.current.video_id == "demo/a" and _decisions_on_disk(approvals) == batch
+    w.skip()
+    w.skip()                                          # skipping decided videos writes nothing
+    assert w.done and _decisions_on_disk(approvals) == batch
 
 
 def test_review_widget_embeds_the_videos(review_setup):

@@ -68,3 +68,21 @@ def test_missing_or_broken_params_file(tmp_path):
         build_parameters(tmp_path / "none.yaml")
     with pytest.raises(ValueError, match="YAML"):
         build_parameters(_yaml(tmp_path, "notebooks: [unclosed"))
+
+
+def test_unannotated_defaults_are_read_as_literals_and_never_run(tmp_path):
+    """A parameter without a type annotation gets its type from its default, read with
+    ast.literal_eval: a default that is code is an error naming the cell, and is not run."""
+    from deadlift_utils.pipeline import _coerce, _default
+
+    declared = {"stride": {"inferred_type_name": "None", "default": "5"},
+                "tag": {"inferred_type_name": "None", "default": "'a'"},
+                "evil": {"inferred_type_name": "None", "default": f"open({str(tmp_path / 'ran')!r}, 'w')"}}
+    assert _coerce("02_extract_poses", "stride", "7", declared) == 7
+    assert _coerce("02_extract_poses", "tag", 3, declared) == "3"
+    with pytest.raises(ValueError, match=r"notebooks/02_extract_poses.ipynb: parameter 'evil'.*not a literal"):
+        _coerce("02_extract_poses", "evil", "x", declared)
+    with pytest.raises(ValueError, match="not a literal"):
+        _default(declared["evil"], "02_extract_poses", "evil")
+    assert not (tmp_path / "ran").exists()
+    assert _default({"default": None}) is None and _default({"default": "[1, 2]"}) == [1, 2]
