@@ -23,11 +23,15 @@ from .extract import FrameAnalyzer
 from .keypoints import KP, hip_centre, shoulder_centre
 
 # The stretch of the torso axis (0 = hip centre, 1 = shoulder centre) whose dorsal contour is
-# measured: its ends stay clear of the glutes (t < ~0.15) and the traps/neck (t > ~0.85).
-# Chosen from the benchmark's comparison of stretches (docs/spine_results.md).
-STRETCH = (0.15, 0.85)
+# measured. Above ~0.8 the edge climbs over the shoulder blades and traps (a chord end there
+# made correct kettlebell lifts read -0.035 and hid the 45-degree rounded back); from 0.2 up it
+# loses the lumbar part where the barbell clips round. 0.15-0.80 had the largest worst-case
+# rounded-vs-good margin over both labelled sources (docs/spine_results.md, stretch table).
+STRETCH = (0.15, 0.80)
 MIN_TORSO_PX = 40.0          # shorter torsos are too few pixels to see a bend of 2% in
-MAX_SHOULDER_WIDTH = 0.65    # shoulder width / torso length above this = front view: no profile
+MAX_SHOULDER_WIDTH = 0.6     # shoulder width / torso length above this: no profile of the back
+                             # (45 degrees reads ~0.52 on the kettlebell clips; front-diagonal
+                             # orbiting views 0.6-0.9 gave +-0.1 noise)
 MIN_SIDE_EVIDENCE = 0.15     # torso lengths: how clearly hands/knees/nose mark the front side
 MASK_THRESHOLD = 0.5
 N_CONTOUR_POINTS = 13        # points kept in the JSON
@@ -329,12 +333,15 @@ def sagitta_series(seq, window: int = 5, key: str = "sagitta") -> np.ndarray:
     return _nan_median_filter(_field_series(seq, key), window)
 
 
-def back_shape(seq, frame_mask=None, torso_incline_deg=None, min_incline_deg: float = 35.0) -> dict:
+def back_shape(seq, frame_mask=None, torso_incline_deg=None, min_incline_deg: float = 35.0,
+               min_frames: int = 5) -> dict:
     """The back's shape over a sequence's hinge frames.
 
     frame_mask: (T,) bool of frames to consider (e.g. trusted frames of one rep); None = all.
     torso_incline_deg: (T,) torso angle from vertical; None = computed from the keypoints.
-    Only frames leaning more than min_incline_deg are used (rounding shows in the hinge).
+    Only frames leaning more than min_incline_deg are used (rounding shows in the hinge);
+    with fewer than min_frames of them the medians are NaN (a few frames of a view that
+    barely shows the back's profile are noise, not a measurement).
     Returns {'sagitta': median sagitta (torso lengths, + rounded / - arched; NaN if no frame),
     'curvature': median curvature (1 / torso lengths), 'frames': frames used,
     'most_flexed_sample': sample index of the largest sagitta among them (None if none),
@@ -349,8 +356,8 @@ def back_shape(seq, frame_mask=None, torso_incline_deg=None, min_incline_deg: fl
     incl = trunk_incline_deg(seq.keypoints_xy) if torso_incline_deg is None else np.asarray(torso_incline_deg, float)
     with np.errstate(invalid="ignore"):
         sel &= (incl > min_incline_deg) & ~np.isnan(sag)
-    if not sel.any():
-        return {"sagitta": float("nan"), "curvature": float("nan"), "frames": 0,
+    if sel.sum() < max(1, min_frames):
+        return {"sagitta": float("nan"), "curvature": float("nan"), "frames": int(sel.sum()),
                 "most_flexed_sample": None, "most_flexed_frame": None, "most_flexed_sagitta": None}
     idx = np.nonzero(sel)[0]
     k = int(idx[np.argmax(sag[idx])])

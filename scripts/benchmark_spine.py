@@ -73,18 +73,20 @@ def remeasure(s: str, clip: str, seq, stretch=STRETCH):
     (so changes to the contour method need no new BlazePose run). Returns (values, seconds, frames)."""
     _, mask_path = cache_paths(s, clip)
     z = np.load(mask_path)
-    values, t0 = [], time.perf_counter()
+    values, seconds = [], 0.0
     for fi in seq.frame_index:
         key = f"m{int(fi)}"
         if key not in z.files:
             values.append(None)
             continue
-        kp = z[f"k{int(fi)}"]
+        crop, kp, origin = z[key], z[f"k{int(fi)}"], tuple(z[f"o{int(fi)}"])
+        t0 = time.perf_counter()
         if shoulder_width_ratio(kp) > MAX_SHOULDER_WIDTH:
             values.append(None)
-            continue
-        values.append(measure_back(z[key], kp, origin=tuple(z[f"o{int(fi)}"]), stretch=stretch))
-    return drop_short_torsos(values), time.perf_counter() - t0, len(seq)
+        else:
+            values.append(measure_back(crop, kp, origin=origin, stretch=stretch))
+        seconds += time.perf_counter() - t0
+    return drop_short_torsos(values), seconds, len(seq)
 
 
 def auc(pos, neg) -> float:
@@ -216,6 +218,39 @@ def contact_sheet(data: Path, df: pd.DataFrame, seqs: dict, out_png: Path, colum
     return out_png
 
 
+def mask_cost(data: Path, n_frames: int = 40) -> pd.DataFrame:
+    """ms per frame of BlazePose full without and with the segmentation mask (frames decoded
+    beforehand), on a 1080p tutorial clip and a 360x640 kettlebell clip."""
+    from deadlift_utils.estimators import make_estimator
+    from deadlift_utils.video import iter_frames
+    rows = []
+    for s, clip in (("tutorial_dev", "good/good_05.mp4"), ("kettlebell_errors", "correct_side.mp4")):
+        frames = [f for _, f in iter_frames(data / "videos" / s / clip, 2)][:n_frames]
+        row = {"clip": f"{s}/{clip}", "size": f"{frames[0].shape[1]}x{frames[0].shape[0]}", "frames": len(frames)}
+        for seg in (False, True):
+            with make_estimator("blazepose", "full", segmentation=seg) as est:
+                est.start_video()
+                est.detect(frames[0], 0)      # warm-up
+                t0 = time.perf_counter()
+                for k, f in enumerate(frames[1:], 1):
+                    est.detect(f, int(k * 1000 / 30))
+                row["ms_pose" if not seg else "ms_pose_with_mask"] = 1000 * (time.perf_counter() - t0) / (len(frames) - 1)
+        row["ms_mask"] = row["ms_pose_with_mask"] - row["ms_pose"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def stretch_table(data: Path, table: pd.DataFrame, stretches) -> pd.DataFrame:
+    """Separation of each comparison for several chord stretches (which part of the back)."""
+    rows = []
+    for st in stretches:
+        df, _, _ = per_clip(data, table, stretch=st)
+        for c in comparisons(df):
+            rows.append({"stretch": f"{st[0]:.2f}-{st[1]:.2f}", "comparison": c["comparison"],
+                         "fault": c["fault (min-max)"], "good": c["good (min-max)"], "margin": c["margin"], "AUC": c["AUC"]})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", default=str(config.SHARED_DATA_DIR))
@@ -223,23 +258,93 @@ def main() -> None:
     ap.add_argument("--extract-only", action="store_true")
     ap.add_argument("--redo", action="store_true")
     ap.add_argument("--no-sheet", action="store_true")
+    ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "spine_results.md"))
     args = ap.parse_args()
     data = Path(args.data)
     table = clips(data, args.sets)
+    extract_s, extract_frames = 0.0, 0
     for r in table.itertuples():
-        t0 = time.perf_counter()
         seq = extract_one(data, r.set, r.clip, args.redo)
-        print(f"{r.set}/{r.clip}: {len(seq)} frames, {time.perf_counter() - t0:.1f} s", flush=True)
+        cost = np.load(cache_paths(r.set, r.clip)[1])["cost"]
+        extract_s += cost[0]
+        extract_frames += int(cost[1])
     if args.extract_only:
         return
-    df, seqs, ms = per_clip(data, table, keep_seqs=True)
-    pd.set_option("display.width", 200)
+    df, seqs, ms_contour = per_clip(data, table, keep_seqs=True)
+    # The pose JSON keeps the values of the current method.
+    for r in table.itertuples():
+        seq = seqs[(r.set, r.clip)]
+        save_pose_json(seq, cache_paths(r.set, r.clip)[0] / f"{Path(r.clip).stem}.json")
+    pd.set_option("display.width", 220)
     print(df.drop(columns=["most_flexed_frame"]).to_string())
     comp = pd.DataFrame(comparisons(df))
     print(comp.to_string())
-    print(f"contour: {ms:.2f} ms per frame")
-    if not args.no_sheet:
-        print(contact_sheet(data, df, seqs, ROOT / "outputs/benchmarks/spine/contact_sheet.png"))
+    stretches = [(0.10, 0.90), (0.15, 0.85), (0.20, 0.85), (0.20, 0.80), (0.25, 0.75)]
+    st = stretch_table(data, table, stretches)
+    print(st.to_string())
+    timing = None if args.no_timing else mask_cost(data)
+    if timing is not None:
+        print(timing.to_string())
+    print(f"contour: {ms_contour:.2f} ms per frame")
+    sheet = None if args.no_sheet else contact_sheet(data, df, seqs, ROOT / "outputs/benchmarks/spine/contact_sheet.png")
+    write_markdown(Path(args.out), df, comp, st, timing, ms_contour, extract_s / max(extract_frames, 1), sheet)
+    print(args.out)
+
+
+def write_markdown(path: Path, df, comp, st, timing, ms_contour, s_per_frame, sheet) -> None:
+    from deadlift_utils.train import results_markdown
+    show = df.assign(clip=df["set"] + "/" + df["clip"]).drop(columns=["set", "most_flexed_frame"])
+    show = show[["clip", "label", "error", "view", "group", "median_sagitta", "median_curvature", "frames_used",
+                 "frames_measured", "frames", "most_flexed_sagitta"]]
+    lines = [
+        "# The back's shape from the segmentation mask (spine.py)",
+        "",
+        "Written by `scripts/benchmark_spine.py`. Every clip of videos/kettlebell_errors, videos/tutorial_dev and",
+        "videos/yfgd_small; BlazePose full with its segmentation mask, every 2nd frame. Per frame, the outer contour",
+        "of the lifter's mask on the back side (away from hands, knees, nose) between "
+        f"{STRETCH[0]:.0%} and {STRETCH[1]:.0%} of the hip->shoulder axis; "
+        "`sagitta` = the signed distance of that (smoothed) edge from its chord that is largest in magnitude, in torso",
+        "lengths, + = rounded (flexion), - = arched (extension). Per clip: the median of the 5-sample running median",
+        "over frames whose torso leans > 35 degrees from vertical (`back_shape`). No threshold is fitted here.",
+        "",
+        "Columns: median_sagitta / median_curvature (torso lengths; 1/torso lengths); frames_used = hinge frames with",
+        "a value; frames_measured = frames with a value at any lean; frames = sampled frames; most_flexed_sagitta = the",
+        "largest smoothed value among the frames used. A clip without a value has no frame where the back's profile",
+        "could be traced (front or front-diagonal view: shoulder width > "
+        f"{MAX_SHOULDER_WIDTH} torso lengths).",
+        "",
+        results_markdown(show, floatfmt=".3f"),
+        "",
+        "## Separation (per-clip medians)",
+        "",
+        "margin = smallest fault value - largest good value (> 0: every fault clip above every good clip).",
+        "",
+        results_markdown(comp, floatfmt=".3f"),
+        "",
+        "## Which stretch of the back (chord ends along the hip->shoulder axis)",
+        "",
+        "The same comparisons for other chord ends. Near the hip the edge runs over the glutes and near the shoulder",
+        "over the traps and neck; both add shape that is not the spine's.",
+        "",
+        results_markdown(st, floatfmt=".3f"),
+        "",
+        "## Cost",
+        "",
+        f"- Contour work (`measure_back` on the torso crop, incl. the front-view check): {ms_contour:.2f} ms per sampled frame",
+        "  (re-measured from the cached crops; the crop is what `SpineAnalyzer` cuts from the full mask).",
+        f"- Whole extraction with the mask and the analyzer, decode included: {1000 * s_per_frame:.0f} ms per sampled frame",
+        "  (mean over all clips above; 1080p decode dominates on the tutorial and yfgd clips).",
+    ]
+    if timing is not None:
+        lines += ["- BlazePose full without / with the segmentation mask (frames decoded beforehand):", "",
+                  results_markdown(timing, floatfmt=".1f")]
+    if sheet is not None:
+        lines += ["", f"Contact sheet: `{Path(sheet).relative_to(ROOT)}` (not committed; made by this script): per clip with",
+                  "hinge frames, the frame nearest its median and, for faulty clips, the most-flexed frame; cyan = mask edge,",
+                  "red = traced dorsal contour, white = chord, green = shoulders and hips."]
+    from deadlift_utils.io_utils import atomic_write_text
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
