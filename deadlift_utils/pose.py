@@ -31,9 +31,13 @@ SCHEMA = "deadlift-pose/1"
 FRAME_FIELDS = {
     "shot": "shot-cut detection: {'diff': content change from the previous sampled frame, "
             "'cut': true when a new shot starts here}",
-    "spine": "dorsal contour from the segmentation mask: {'sagitta': bulge of the back "
-             "between shoulder and hip in torso lengths, + rounded (flexion) / - arched "
-             "(extension), 'contour': [[x_px, y_px], ...] along the back, ...}",
+    "spine": "dorsal contour from the segmentation mask (spine.SpineAnalyzer), null where it "
+             "cannot be traced: {'sagitta': largest signed distance of the back's edge from the "
+             "chord through its ends (15%-80% of the hip->shoulder axis), in torso lengths, "
+             "+ rounded (flexion) / - arched (extension); 'curvature': parabola-fit curvature x "
+             "torso length, same sign; 'contour': [[x_px, y_px], ...] 13 points along the back, "
+             "hip end first; 'chord': [[x_px, y_px], [x_px, y_px]]; 'torso_px': shoulder-hip "
+             "distance in px}",
     "bar": "barbell plate tracking: {'x', 'y' (px, plate centre), 'r' (px radius), ...}",
 }
 
