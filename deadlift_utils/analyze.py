@@ -5,9 +5,8 @@
       -> [classifier P(good) per frame] -> [deviation model per joint] -> verdict -> coaching
 
 `analyze_pose(seq, ...)` does the analysis of a PoseSequence and returns the report dict;
-`analyze_video(video_path, out_dir, ...)` extracts the pose and writes, in out_dir:
-  <stem>_report.json, <stem>_report.html, <stem>_angles.png, <stem>_rules.png,
-  <stem>_deviations.png (when a deviation model is given), <stem>_annotated.mp4.
+`analyze_video(video_path, out_dir, ...)` extracts the pose and writes the report files
+(report.py: JSON, HTML with stills of each finding, plots, annotated video) into out_dir.
 `analyze_command(args)` is the CLI entry (python -m deadlift_utils analyze VIDEO --out DIR).
 
 How the verdict is decided (the report's "decided_by" says which applied):
@@ -24,11 +23,7 @@ How the verdict is decided (the report's "decided_by" says which applied):
 """
 from __future__ import annotations
 
-import base64
-import html
 import json
-import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from .io_utils import atomic_write_text
-from .keypoints import KP
-from .reps import PHASES, count_reps
+from .report import _jsonable, render_html, write_report  # noqa: F401  (the report's writers live in report.py)
+from .reps import PHASES
 from .form import MIN_REP_CONFIDENCE, judge_form
 from .norms import load_norms
 from .view import VIEWS, predict_view
@@ -49,26 +44,6 @@ REPORT_SCHEMA = "deadlift-analysis/1"
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _jsonable(obj):
-    """Numbers/arrays/tuples -> plain JSON types; NaN/inf -> None."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return None if not math.isfinite(f) else round(f, 4)
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
 
 def _unknown(reason: str, **extra) -> dict:
     return {"verdict": "unknown", "verdict_reason": reason, "decided_by": "pose quality", **extra}
@@ -210,21 +185,24 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
                        f"not decide (it judged other sources' clips no better than chance)"}
     report["classifier"] = clf_summary
 
-    # Deviations (optional), averaged over the pull and lockout of every rep.
+    # The learned deviation model (optional): reported as model_deviations beside the
+    # good-form joint deviations ("deviations"); on other people's clips its per-joint values
+    # were noise-sized and never pointed at the fault, so it does not drive the coaching.
     if deviation_model is None and deviation_dir:
         deviation_model, note = _load_optional("deviation", deviation_dir)
         if note:
             notes.append(note)
     elif deviation_model is None:
-        notes.append("no deviation model given; per-joint deviations skipped")
+        notes.append("no deviation model given; the learned per-joint deviations skipped "
+                     "(the good-form joint deviations are reported)")
     if deviation_model is not None and judge:
         mask = np.zeros(len(seq), dtype=bool)
         for r in reps_res.reps:
             mask |= r.phase_mask(len(seq), "pull") | r.phase_mask(len(seq), "lockout")
         try:
             devs = deviation_model.summarise(seq, frame_mask=mask)
-            report["deviations"] = [dict(d) for d in devs]
-            report["deviations_frames"] = "pull and lockout phases of every rep"
+            report["model_deviations"] = [dict(d) for d in devs]
+            report["model_deviations_frames"] = "pull and lockout phases of every rep"
             by_phase = {}
             for ph in PHASES:
                 m = np.zeros(len(seq), dtype=bool)
@@ -232,7 +210,7 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
                     m |= r.phase_mask(len(seq), ph)
                 if m.any():
                     by_phase[ph] = [dict(d) for d in deviation_model.summarise(seq, frame_mask=m)]
-            report["deviations_by_phase"] = by_phase
+            report["model_deviations_by_phase"] = by_phase
         except (ValueError, KeyError) as e:
             notes.append(f"deviation model could not score this pose ({e}); skipped")
 
@@ -295,269 +273,6 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
     return report
 
 
-# ----------------------------------------------------------------------------- outputs
-
-def plot_angles(report: dict, path) -> Path | None:
-    """Angle-over-time figure: lift signal with reps/phases, hip/knee/elbow angles, torso lean."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    it = report.get("_internal", {})
-    seq, sig, reps_res = it.get("seq"), it.get("signals"), it.get("reps")
-    if seq is None or sig is None or reps_res is None:
-        return None
-    t = seq.time_s
-    fig, axes = plt.subplots(3, 1, figsize=(10, 7.5), sharex=True)
-    ax = axes[0]
-    ax.plot(t, reps_res.signal, color="k", lw=1.5, label="shoulder height (torso lengths)")
-    ax.axhline(reps_res.top_threshold, color="g", ls="--", lw=0.8, label="lockout threshold")
-    ax.axhline(reps_res.bottom_threshold, color="r", ls="--", lw=0.8, label="floor threshold")
-    colours = {"setup": "#dddddd", "pull": "#9ecae1", "lockout": "#a1d99b", "lowering": "#fdd0a2"}
-    for r in reps_res.reps:
-        for ph, (a, b) in r.phases.items():
-            ax.axvspan(a, b, color=colours[ph], alpha=0.6, lw=0)
-        entry = next((e for e in report["reps"] if e["index"] == r.index), None)
-        mark = "x" if entry and entry["errors"] else "ok"
-        ax.text(r.top_start_s, ax.get_ylim()[1] if False else reps_res.high, f"{r.index} {mark}",
-                fontsize=8, va="bottom")
-    ax.set_ylabel("height")
-    ax.legend(loc="lower left", fontsize=7)
-    ax.set_title(f"{Path(str(report.get('video') or 'pose')).name}: {reps_res.count} reps, verdict {report['verdict']}")
-    ax = axes[1]
-    ax.plot(t, sig.hip_angle_deg, label="hip angle")
-    ax.plot(t, sig.knee_angle_deg, label="knee angle")
-    ax.plot(t, sig.elbow_angle_2d_deg, label="elbow angle (image)")
-    ax.set_ylabel(f"deg ({sig.method})")
-    ax.legend(loc="lower left", fontsize=7)
-    ax = axes[2]
-    ax.plot(t, sig.torso_incline_deg, label="torso lean from vertical (+ forward)")
-    ax.plot(t, sig.head_torso_deg, label="head vs torso line")
-    ax.set_ylabel("deg")
-    ax.set_xlabel("time (s)")
-    ax.legend(loc="upper left", fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
-
-
-def plot_rules(report: dict, path) -> Path | None:
-    """Per-rule measurement per rep against the rule's threshold (the evidence, visually)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    defs = {d["name"]: d for d in (report.get("rules") or {}).get("definitions", [])}
-    checked = (report.get("rules") or {}).get("checked", [])
-    if not checked or not report["reps"]:
-        return None
-    n = len(checked)
-    cols = min(3, n)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False)
-    for k, name in enumerate(checked):
-        ax = axes[k // cols][k % cols]
-        xs = [e["index"] for e in report["reps"]]
-        ys = [e["measurements"].get(name) for e in report["reps"]]
-        ys = [np.nan if y is None else y for y in ys]
-        flagged = [any(err["name"] == name for err in e["errors"]) for e in report["reps"]]
-        ax.bar(xs, ys, color=["#d62728" if f else "#2ca02c" for f in flagged])
-        ax.axhline(defs[name]["threshold"], color="k", ls="--", lw=1)
-        ax.set_title(f"{name} (flag {defs[name]['flag_when']} {defs[name]['threshold']:g})", fontsize=9)
-        ax.set_xlabel("rep")
-        ax.set_ylabel(defs[name]["units"], fontsize=8)
-        finite = [y for y in ys if np.isfinite(y)]
-        if finite and defs[name]["units"] == "deg":
-            ax.set_ylim(min(min(finite), defs[name]["threshold"]) - 15, max(max(finite), defs[name]["threshold"]) + 10)
-    for k in range(n, rows * cols):
-        axes[k // cols][k % cols].axis("off")
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
-
-
-def plot_deviations(report: dict, path) -> Path | None:
-    """Bar chart of the per-joint deviation (dx, dy) from the deviation model."""
-    devs = report.get("deviations") or []
-    if not devs:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    joints = [d["joint"] for d in devs]
-    dx = [d.get("dx") or 0 for d in devs]
-    dy = [d.get("dy") or 0 for d in devs]
-    y = np.arange(len(joints))
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(joints) + 1.5))
-    ax.barh(y - 0.2, dx, height=0.4, label="dx (+ forward / right)")
-    ax.barh(y + 0.2, dy, height=0.4, label="dy (+ down)")
-    ax.set_yticks(y, joints)
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel(devs[0].get("units", ""))
-    ax.set_title("Deviation from good form per joint (pull + lockout)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
-
-
-def write_annotated_video(report: dict, video_path, out_path, frame_stride: int,
-                          max_height: int = 720) -> Path | None:
-    """The sampled frames with skeleton, rep number, phase and verdict drawn on them.
-
-    Written through video.VideoWriter (browser-playable H.264 .mp4 or VP8 .webm), playing at
-    real-time speed (fps / frame_stride), scaled down to at most `max_height` pixels.
-    """
-    import cv2
-
-    from .drawing import draw_skeleton, put_label
-    from .video import VideoWriter, iter_frames
-
-    it = report.get("_internal", {})
-    seq = it.get("seq")
-    if seq is None or len(seq) == 0:
-        return None
-    reps_res = it.get("reps")
-    phase = reps_res.phase_labels() if reps_res is not None else np.full(len(seq), "", dtype=object)
-    rep_of = reps_res.rep_of_sample() if reps_res is not None else np.zeros(len(seq), dtype=int)
-    rep_verdict = {e["index"]: e["verdict"] for e in report.get("reps", [])}
-    rep_errors = {e["index"]: ", ".join(x["name"] for x in e["errors"]) for e in report.get("reps", [])}
-    by_frame = {int(f): k for k, f in enumerate(seq.frame_index)}
-    fps = (seq.fps or 30.0) / max(frame_stride, 1)
-    writer = None
-    ok = False
-    try:
-        for index, frame in iter_frames(video_path, frame_stride):
-            k = by_frame.get(int(index))
-            if k is None:
-                continue
-            h, w = frame.shape[:2]
-            s = min(1.0, max_height / h)
-            if s < 1.0:
-                frame = cv2.resize(frame, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
-            if writer is None:
-                writer = VideoWriter(out_path, fps, frame.shape[1], frame.shape[0])
-            draw_skeleton(frame, seq.keypoints_xy[k] * s)
-            r = int(rep_of[k])
-            put_label(frame, f"set: {report['verdict']}  view: {report['view']}  t={seq.time_s[k]:.1f}s", 0)
-            if r:
-                v = rep_verdict.get(r, "")
-                colour = (80, 80, 255) if v == "bad" else (120, 255, 120)
-                put_label(frame, f"rep {r}: {phase[k]}  {v}", 1, colour)
-                if rep_errors.get(r):
-                    put_label(frame, rep_errors[r], 2, (80, 80, 255))
-            writer.write(frame)
-        ok = True
-    finally:
-        if writer is not None:
-            writer.close(keep=ok)
-    return Path(out_path) if writer is not None and writer.frames_written else None
-
-
-def _img_tag(path: Path | None, alt: str) -> str:
-    if not path or not Path(path).is_file():
-        return ""
-    b64 = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}" style="max-width:100%"><figcaption>{html.escape(alt)}</figcaption></figure>'
-
-
-def render_html(report: dict, files: dict) -> str:
-    """A self-contained readable report (plots embedded, the annotated video linked)."""
-    e = html.escape
-    colour = {"good": "#2ca02c", "bad": "#d62728"}.get(report["verdict"], "#7f7f7f")
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>Deadlift analysis: {e(Path(str(report.get('video'))).name)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto;padding:1em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;font-size:90%}"
-        ".v{font-size:150%;font-weight:bold}</style></head><body>",
-        f"<h1>Deadlift analysis: {e(Path(str(report.get('video'))).name)}</h1>",
-        f"<p class='v' style='color:{colour}'>Verdict: {e(str(report['verdict']))}</p>",
-        f"<p><b>Why:</b> {e(str(report.get('verdict_reason')))}<br><b>Decided by:</b> {e(str(report.get('decided_by')))}"
-        f"<br><b>View:</b> {e(str(report['view']))} ({e(report.get('view_source', ''))})"
-        f"<br><b>Good-frame fraction:</b> {report.get('good_frame_fraction')} "
-        f"({e(str(report.get('good_frame_fraction_source')))})</p>",
-        f"<h2>Coaching ({e(report['feedback']['source'])})</h2>"
-        + (f"<p><i>{e(report['feedback']['note'])}</i></p>" if report['feedback'].get('note') else "")
-        + f"<p style='white-space:pre-wrap'>{e(report['feedback']['text'])}</p>",
-    ]
-    if report["reps"]:
-        parts.append("<h2>Reps</h2><table><tr><th>rep</th><th>start s</th><th>end s</th><th>verdict</th><th>errors (evidence)</th></tr>")
-        for r in report["reps"]:
-            errs = "<br>".join(
-                f"{e(x['name'])}: {x['evidence']['value']} {e(x['evidence']['units'])} "
-                f"(limit {x['evidence']['threshold']}, {e(x['evidence']['method'])}) at {x['time_s']} s"
-                for x in r["errors"]) or "-"
-            parts.append(f"<tr><td>{r['index']}</td><td>{r['start_s']:.2f}</td><td>{r['end_s']:.2f}</td>"
-                         f"<td>{e(r['verdict'])}</td><td>{errs}</td></tr>")
-        parts.append("</table>")
-    if report.get("deviations"):
-        parts.append("<h2>Deviations from good form</h2><table><tr><th>joint</th><th>dx</th><th>dy</th><th>units</th><th>direction</th></tr>")
-        for d in report["deviations"]:
-            parts.append(f"<tr><td>{e(str(d.get('joint')))}</td><td>{d.get('dx')}</td><td>{d.get('dy')}</td>"
-                         f"<td>{e(str(d.get('units')))}</td><td>{e(str(d.get('direction')))}</td></tr>")
-        parts.append("</table>")
-    if files.get("annotated_video"):
-        name = Path(files["annotated_video"]).name
-        parts.append(f"<h2>Annotated video</h2><video controls width='640' src='{e(name)}'></video>"
-                     f"<p><a href='{e(name)}'>{e(name)}</a></p>")
-    parts.append(_img_tag(files.get("angles_png"), "Angles over time (reps and phases shaded)"))
-    parts.append(_img_tag(files.get("rules_png"), "Named-error measurements per rep vs thresholds"))
-    parts.append(_img_tag(files.get("deviations_png"), "Per-joint deviations"))
-    rules = report.get("rules") or {}
-    if rules.get("not_checked"):
-        parts.append("<h2>Not checked</h2><ul>" + "".join(
-            f"<li>{e(k)}: {e(v)}</li>" for k, v in rules["not_checked"].items()) + "</ul>")
-    if report.get("notes"):
-        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in report["notes"]) + "</ul>")
-    parts.append("</body></html>")
-    return "\n".join(p for p in parts if p)
-
-
-def write_report(report: dict, out_dir, stem: str, video_path=None, frame_stride: int = 1,
-                 write_video: bool = True, plots: bool = True) -> dict:
-    """Write the JSON, HTML, PNGs and annotated video for a report; returns {kind: path}."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files: dict = {}
-    t0 = time.perf_counter()
-    if plots:
-        files["angles_png"] = plot_angles(report, out_dir / f"{stem}_angles.png")
-        files["rules_png"] = plot_rules(report, out_dir / f"{stem}_rules.png")
-        files["deviations_png"] = plot_deviations(report, out_dir / f"{stem}_deviations.png")
-    t1 = time.perf_counter()
-    if write_video and video_path is not None:
-        files["annotated_video"] = write_annotated_video(report, video_path, out_dir / f"{stem}_annotated.mp4",
-                                                         frame_stride)
-    t2 = time.perf_counter()
-    files = {k: v for k, v in files.items() if v}
-    files["report_json"] = out_dir / f"{stem}_report.json"
-    files["report_html"] = out_dir / f"{stem}_report.html"
-    report.setdefault("timing_s", {}).update(plots=round(t1 - t0, 3), annotated_video=round(t2 - t1, 3))
-    report["files"] = {k: Path(v).name for k, v in files.items()}
-    atomic_write_text(files["report_html"], render_html(report, files))
-    public = {k: v for k, v in report.items() if not k.startswith("_")}
-    atomic_write_text(files["report_json"], json.dumps(_jsonable(public), indent=1))
-    return files
-
-
 def analyze_video(video_path, out_dir, frame_stride: int = 2, view: str | None = None,
                   classifier_dir=None, deviation_dir=None, openai_model: str = "gpt-4o-mini",
                   feedback_client=None, use_openai: bool = True, write_video: bool = True,
@@ -570,7 +285,7 @@ def analyze_video(video_path, out_dir, frame_stride: int = 2, view: str | None =
     judge, gives a report with verdict "unknown" and the reason. Returns the report dict
     (without the plotting internals) with report["files"] naming what was written.
     """
-    from .extract import extract_video
+    from .extract import analysis_frame_analyzers, extract_video
 
     video_path, out_dir = Path(video_path), Path(out_dir)
     if not video_path.exists():
@@ -578,7 +293,8 @@ def analyze_video(video_path, out_dir, frame_stride: int = 2, view: str | None =
     t0 = time.perf_counter()
     res = extract_video(video_path, out_dir / "poses", frame_stride=frame_stride,
                         smoothing_window=smoothing_window, backend=backend, model_variant=model_variant,
-                        write_videos=False, progress=progress)
+                        write_videos=False, progress=progress,
+                        frame_analyzers=analysis_frame_analyzers(spine=backend == "blazepose"))
     t1 = time.perf_counter()
     report = analyze_pose(res.sequence, view=view, classifier_dir=classifier_dir, deviation_dir=deviation_dir,
                           openai_model=openai_model, feedback_client=feedback_client, use_openai=use_openai,
@@ -604,7 +320,7 @@ def load_or_extract_pose(video_path, pose_dirs=(), cache_dir=None, frame_stride:
     so `<pose_dir>/<stem>.json`). Used by the benchmark and the tests, which read the shared
     pose files when another stage has made them and extract otherwise.
     """
-    from .extract import extract_video
+    from .extract import analysis_frame_analyzers, extract_video
     from .pose import load_pose_json
 
     video_path = Path(video_path)
@@ -617,7 +333,8 @@ def load_or_extract_pose(video_path, pose_dirs=(), cache_dir=None, frame_stride:
         raise FileNotFoundError(f"{video_path}: no pose file under {', '.join(map(str, pose_dirs)) or '(none)'} "
                                 f"and no cache_dir to extract into; run python -m deadlift_utils extract first")
     out = Path(cache_dir) / rel.parent
-    return extract_video(video_path, out, frame_stride=frame_stride, write_videos=False).sequence
+    return extract_video(video_path, out, frame_stride=frame_stride, write_videos=False,
+                         frame_analyzers=analysis_frame_analyzers()).sequence
 
 
 def analyze_command(args) -> int:

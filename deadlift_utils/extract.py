@@ -69,6 +69,15 @@ class FrameAnalyzer:
         return values
 
 
+def analysis_frame_analyzers(spine: bool = True) -> list[FrameAnalyzer]:
+    """The analyzers `analyze` runs during extraction: shot cuts (trust.py) and, with BlazePose,
+    the back's outline from the segmentation mask (spine.py)."""
+    from .spine import SpineAnalyzer
+    from .trust import ShotCutAnalyzer
+
+    return [ShotCutAnalyzer()] + ([SpineAnalyzer()] if spine else [])
+
+
 def output_paths(video_path: Path, out_dir: Path, video_format: str = "mp4") -> tuple[Path, Path, Path]:
     stem = Path(video_path).stem
     return (out_dir / f"{stem}.json", out_dir / f"{stem}_skeleton.{video_format}",

@@ -5,7 +5,7 @@ the norms and evaluation scripts (so what is measured is what users get):
 
 1. `trust.frame_trust`: the shot that holds the lift; skeletons implausible for this lifter
    are dropped (with the reason).
-2. Reps are counted on the analysed shot (`reps.count_reps`).
+2. Reps are counted on the trusted frames of the analysed shot (`reps.count_reps`).
 3. Each rep gets a **confidence**: the share of its frames (start to end of lockout) that are
    trusted. A rep below MIN_REP_CONFIDENCE, or not complete, is listed but not judged.
 4. `lift_style.classify_style`: conventional / romanian / partial / sumo; rules whose norms do
@@ -78,8 +78,9 @@ def judge_form(seq, view: str, norms: dict | None = None, use_world: bool = True
 
     trust = trust if trust is not None else frame_trust(seq, view)
     if reps_res is None:
-        in_shot = trust.shot_of == trust.main_shot
-        reps_res = count_reps(seq if in_shot.all() else _masked(seq, in_shot))
+        # Reps are counted on the trusted frames only: a skeleton on the plate or another shot
+        # must not move the floor or the lockout (the counter bridges short gaps).
+        reps_res = count_reps(seq if trust.trusted.all() else _masked(seq, trust.trusted))
     sig = compute_signals(seq, use_world=use_world, trusted=trust.trusted, view=view, bar_offset=bar_offset)
     out = {"trust": trust, "reps": reps_res, "signals": sig, "style": None, "rules": None,
            "rep_confidence": {}, "judged": [], "set_margins": {}, "form_score": None,

@@ -20,7 +20,7 @@ from the side nearer the camera (the far limbs are hidden and guessed).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -633,7 +633,7 @@ def evaluate_rules(seq, reps, view: str, signals: Signals | None = None, rules=N
                         "score": None if score is None else round(score, 3), "confidence": round(conf, 3)})
     for r in checked:
         if r.name not in seen_any and reps:
-            not_checked[r.name] = (f"could not be measured on any rep"
+            not_checked[r.name] = ("could not be measured on any rep"
                                    + (f" (needs {r.needs})" if r.needs else " (the joints it needs were not found)"))
     really_checked = [r.name for r in checked if r.name in seen_any or not reps]
     return {"method": sig.method, "checked": really_checked, "not_checked": not_checked,

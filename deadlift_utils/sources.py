@@ -42,27 +42,13 @@ def _csv_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def frame_analyzers(spine: bool = True):
-    """The analyzers `analyze` runs during extraction (shot cuts; the back's shape)."""
-    from .trust import ShotCutAnalyzer
-
-    out = [ShotCutAnalyzer()]
-    if spine:
-        try:
-            from .spine import SpineAnalyzer
-        except ImportError:
-            return out
-        out.append(SpineAnalyzer())
-    return out
-
-
 def video_pose(video: Path, cache_dir: Path, rel: Path, spine: bool = True, estimator=None):
     """The cached pose of a shared video (extracted once with analyze's settings)."""
-    from .extract import extract_video
+    from .extract import analysis_frame_analyzers, extract_video
 
     out = cache_dir / rel.parent
     return extract_video(video, out, frame_stride=ANALYZE_STRIDE, write_videos=False,
-                         frame_analyzers=frame_analyzers(spine), estimator=estimator).sequence
+                         frame_analyzers=analysis_frame_analyzers(spine), estimator=estimator).sequence
 
 
 def load_clips(data_dir=None, cache_dir=None, sources=SOURCES, spine: bool = True, progress: bool = True) -> list[Clip]:
