@@ -184,6 +184,10 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
                        f"trained on OpenPose data; on {seq.backend} poses it is reported but does "
                        f"not decide (it judged other sources' clips no better than chance)"}
     report["classifier"] = clf_summary
+    report["models"] = {"classifier": str(classifier_dir) if classifier_dir and classifier is not None else
+                        ("given as an object" if classifier is not None else None),
+                        "deviation": str(deviation_dir) if deviation_dir else
+                        ("given as an object" if deviation_model is not None else None)}
 
     # The learned deviation model (optional): reported as model_deviations beside the
     # good-form joint deviations ("deviations"); on other people's clips its per-joint values
@@ -337,6 +341,32 @@ def load_or_extract_pose(video_path, pose_dirs=(), cache_dir=None, frame_stride:
                          frame_analyzers=analysis_frame_analyzers()).sequence
 
 
+def latest_trained_models(runs_dir=None) -> dict:
+    """{"classifier": folder or None, "deviation": folder or None, "run": run id or None}: the
+    models of the newest run under outputs/runs/ (where `make demo` and notebooks 03/04 save
+    them as <run>/classifier and <run>/deviation) whose folders hold a complete saved model."""
+    from .config import RUNS_DIR
+    from .models import check_model_folder
+
+    runs_dir = Path(runs_dir or RUNS_DIR)
+    out = {"classifier": None, "deviation": None, "run": None}
+    if not runs_dir.is_dir():
+        return out
+    runs = sorted((p for p in runs_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for run in runs:
+        found = {}
+        for kind, what in (("classifier", "classifier"), ("deviation", "deviation model")):
+            try:
+                check_model_folder(run / kind, what)
+                found[kind] = run / kind
+            except (FileNotFoundError, ValueError):
+                pass
+        if found:
+            out.update(found, run=run.name)
+            return out
+    return out
+
+
 def analyze_command(args) -> int:
     """CLI: `python -m deadlift_utils analyze VIDEO --out DIR [...]`. Returns the exit status;
     expected problems print one line on stderr (no traceback).
@@ -347,14 +377,21 @@ def analyze_command(args) -> int:
     try:
         from .models import check_model_folder
 
-        for what, folder in (("classifier", getattr(args, "classifier", None)),
-                             ("deviation model", getattr(args, "deviation", None))):
+        clf, dev = getattr(args, "classifier", None), getattr(args, "deviation", None)
+        for what, folder in (("classifier", clf), ("deviation model", dev)):
             if folder:
                 check_model_folder(folder, what)
+        used = "none (--no-models)"
+        if not getattr(args, "no_models", False) and not (clf or dev):
+            latest = latest_trained_models()
+            clf, dev = latest["classifier"], latest["deviation"]
+            used = (f"the latest run's ({latest['run']}): {clf or '-'}, {dev or '-'}" if latest["run"]
+                    else "none found under outputs/runs (train them with make demo, or pass --classifier/--deviation)")
+        elif clf or dev:
+            used = f"{clf or '-'}, {dev or '-'}"
         report = analyze_video(
             args.video, args.out, frame_stride=int(getattr(args, "stride", None) or 2),
-            view=getattr(args, "view", None), classifier_dir=getattr(args, "classifier", None),
-            deviation_dir=getattr(args, "deviation", None),
+            view=getattr(args, "view", None), classifier_dir=clf, deviation_dir=dev,
             openai_model=getattr(args, "openai_model", None) or "gpt-4o-mini",
         )
     except (FileNotFoundError, ValueError) as e:
@@ -365,4 +402,5 @@ def analyze_command(args) -> int:
     print(f"{Path(args.video).name}: verdict {report['verdict']} ({report.get('verdict_reason')}); "
           f"{n} rep{'s' if n != 1 else ''}; view {report['view']}; coaching: {report['feedback']['source']}; "
           f"report: {Path(args.out) / (stem + '_report.html')}")
+    print(f"trained models used: {used}")
     return 0

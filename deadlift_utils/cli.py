@@ -106,8 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="full analysis of a video: reps, errors, deviations, coaching")
     a.add_argument("video")
     a.add_argument("--out", default="outputs/analysis", help="output folder")
-    a.add_argument("--classifier", help="trained classifier folder (optional)")
-    a.add_argument("--deviation", help="trained deviation model folder (optional)")
+    a.add_argument("--classifier", help="trained classifier folder (default: the latest run's, see --no-models)")
+    a.add_argument("--deviation", help="trained deviation model folder (default: the latest run's)")
+    a.add_argument("--no-models", action="store_true",
+                   help="use no trained model (the verdict comes from the rules either way; faster)")
     a.add_argument("--view", choices=["front", "middle", "side"], help="camera view, if known")
     a.add_argument("--openai-model", default="gpt-4o-mini", help="OpenAI model for coaching text")
     a.add_argument("--stride", type=int, default=2, help="process every Nth frame")

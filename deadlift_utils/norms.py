@@ -56,7 +56,22 @@ def rep_weights(rows: list[dict]) -> np.ndarray:
     return np.array([1.0 / len(by_source[r["source"]]) / by_clip[(r["source"], r["clip"])] for r in rows])
 
 
-def fit_norms(rows: list[dict], percentile: float = PERCENTILE, exclude_sources=()) -> dict:
+def edge_of_range(vals: np.ndarray, w: np.ndarray, q: float, method: str = "percentile") -> float:
+    """The edge of the good-form range at percentile q: the weighted percentile itself, or
+    ("robust") the weighted median plus z(q) robust standard deviations (1.4826 x the weighted
+    median absolute deviation), which is steadier than an extreme percentile of few clips."""
+    if method == "percentile":
+        return weighted_percentile(vals, w, q)
+    from statistics import NormalDist
+
+    med = weighted_percentile(vals, w, 50)
+    mad = weighted_percentile(np.abs(vals - med), w, 50)
+    z = NormalDist().inv_cdf(q / 100.0)
+    return float(med + z * 1.4826 * mad)
+
+
+def fit_norms(rows: list[dict], percentile: float = PERCENTILE, exclude_sources=(),
+              method: str = "percentile") -> dict:
     """Fit the good-form norms.
 
     rows: one dict per rep: {"source", "clip", "view", "label", "values": {rule: value}}; only
@@ -68,8 +83,8 @@ def fit_norms(rows: list[dict], percentile: float = PERCENTILE, exclude_sources=
     from .rules import RULES
 
     good = [r for r in rows if r["label"] == "good" and r["source"] not in set(exclude_sources)]
-    out = {"schema": SCHEMA, "percentile": percentile, "sources": sorted({r["source"] for r in good}),
-           "rules": {}}
+    out = {"schema": SCHEMA, "percentile": percentile, "method": method,
+           "sources": sorted({r["source"] for r in good}), "rules": {}}
     for rule in RULES:
         q = percentile if rule.direction == "above" else 100.0 - percentile
         per_view = {}
@@ -90,7 +105,7 @@ def fit_norms(rows: list[dict], percentile: float = PERCENTILE, exclude_sources=
                 sv = np.array([r["values"][rule.name] for r in rs if r["source"] == s], dtype=float)
                 per_source[s] = round(float(np.median(sv)), 4)
             per_view[view] = {
-                "threshold": round(weighted_percentile(vals, w, q), 4),
+                "threshold": round(edge_of_range(vals, w, q, method), 4),
                 "median": round(weighted_percentile(vals, w, 50), 4),
                 "p25": round(weighted_percentile(vals, w, 25), 4),
                 "p75": round(weighted_percentile(vals, w, 75), 4),

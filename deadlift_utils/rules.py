@@ -379,17 +379,17 @@ def metric_back_flexion(sig: Signals, rep):
 
 
 def metric_back_extension(sig: Signals, rep):
-    """How arched the back is (torso lengths, + = arched: the negative of the bulge), the
-    90th percentile over the whole rep: an over-extended lower back at the setup or a
-    hyperextended lockout."""
-    sl = _window(sig, rep.start, rep.end)
-    v = -sig.spine_sagitta[sl]
+    """How arched the back is during the hinge (torso lengths, + = arched: the negative of the
+    bulge), median over the same hinge frames as `metric_back_flexion`: an over-extended lower
+    back held through the setup and the pull."""
+    idx = _hinge_frames(sig, rep)
+    v = -sig.spine_sagitta[idx]
     ok = np.isfinite(v)
-    if ok.sum() < 3:
+    if ok.sum() < 2:
         return None
-    val = float(np.percentile(v[ok], 90))
-    k = sl.start + int(np.flatnonzero(ok)[int(np.argmin(np.abs(v[ok] - val)))])
-    return val, float(sig.time_s[k])
+    med = float(np.median(v[ok]))
+    k = idx[ok][int(np.argmax(v[ok]))]
+    return med, float(sig.time_s[k])
 
 
 def metric_torso_lean_bottom(sig: Signals, rep):
@@ -474,7 +474,7 @@ RULES: list[Rule] = [
          "long, flat back; lower the weight if the back still rounds.", 1.2,
          needs="the back's outline (segmentation mask), which needs the video and BlazePose"),
     Rule("overextension", "the back over-arches (lumbar or neck hyperextension)",
-         "how arched the back is (negative bulge), 90th percentile over the rep", "torso lengths",
+         "how arched the back is during the hinge (negative bulge)", "torso lengths",
          0.02, "above", ("side", "middle"), metric_back_extension,
          "Keep a neutral spine: ribs down, glutes tight, and stand tall at the top instead of "
          "arching back; look a few metres ahead, not up.", 1.0,

@@ -28,13 +28,17 @@ def manual_counts() -> list[tuple[str, int]]:
     return [(r["video"], int(r["reps"])) for r in csv.DictReader(lines)]
 
 
-def shared_pose(rel: str) -> PoseSequence:
+def shared_pose(rel: str, frame_stride: int = 5) -> PoseSequence:
+    """The pose of a shared video, extracted once as analyze does (shot cuts, the back's outline)
+    at `frame_stride` (5 as the study; 2 as analyze) into a reusable temp cache."""
     from deadlift_utils.analyze import load_or_extract_pose
 
     video = VIDEOS_DIR / rel
     if not video.is_file():
         pytest.skip(f"shared video {video} not available")
-    return load_or_extract_pose(video, POSE_DIRS, POSE_CACHE, frame_stride=5, relative_to=VIDEOS_DIR)
+    cache = POSE_CACHE if frame_stride == 5 else POSE_CACHE / f"stride{frame_stride}"
+    dirs = POSE_DIRS if frame_stride == 5 else []
+    return load_or_extract_pose(video, dirs, cache, frame_stride=frame_stride, relative_to=VIDEOS_DIR)
 
 
 def _synthetic(n_reps=4, fps=30.0, rep_s=3.0, jitter=0.0, seed=0):
