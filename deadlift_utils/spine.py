@@ -334,12 +334,14 @@ def sagitta_series(seq, window: int = 5, key: str = "sagitta") -> np.ndarray:
 
 
 def back_shape(seq, frame_mask=None, torso_incline_deg=None, min_incline_deg: float = 35.0,
-               min_frames: int = 5) -> dict:
+               min_frames: int = 5, max_incline_deg: float = 100.0) -> dict:
     """The back's shape over a sequence's hinge frames.
 
     frame_mask: (T,) bool of frames to consider (e.g. trusted frames of one rep); None = all.
     torso_incline_deg: (T,) torso angle from vertical; None = computed from the keypoints.
-    Only frames leaning more than min_incline_deg are used (rounding shows in the hinge);
+    Only frames leaning more than min_incline_deg are used (rounding shows in the hinge), and
+    less than max_incline_deg (shoulders far below the hips is a broken pose, e.g. after a
+    zoom or shot cut, not a deadlift);
     with fewer than min_frames of them the medians are NaN (a few frames of a view that
     barely shows the back's profile are noise, not a measurement).
     Returns {'sagitta': median sagitta (torso lengths, + rounded / - arched; NaN if no frame),
@@ -355,7 +357,7 @@ def back_shape(seq, frame_mask=None, torso_incline_deg=None, min_incline_deg: fl
         raise ValueError(f"frame_mask has shape {sel.shape}, expected ({T},)")
     incl = trunk_incline_deg(seq.keypoints_xy) if torso_incline_deg is None else np.asarray(torso_incline_deg, float)
     with np.errstate(invalid="ignore"):
-        sel &= (incl > min_incline_deg) & ~np.isnan(sag)
+        sel &= (incl > min_incline_deg) & (incl < max_incline_deg) & ~np.isnan(sag)
     if sel.sum() < max(1, min_frames):
         return {"sagitta": float("nan"), "curvature": float("nan"), "frames": int(sel.sum()),
                 "most_flexed_sample": None, "most_flexed_frame": None, "most_flexed_sagitta": None}
