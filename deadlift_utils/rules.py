@@ -137,10 +137,12 @@ def _side_point(kp, part: str, chain: str):
 
 
 def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = None,
-                    view: str | None = None, bar_offset: np.ndarray | None = None) -> Signals:
+                    view: str | None = None, bar_offset: np.ndarray | None = None,
+                    joint_drop: np.ndarray | None = None) -> Signals:
     """Per-frame angles and ratios of a PoseSequence (see Signals for the units).
 
     trusted: (T,) bool frames to measure (the others come out NaN); default all.
+    joint_drop: (T, 18) bool single keypoints not to use (trust.FrameTrust.joint_drop).
     view: in "side"/"middle" the angles and heights come from the near side's chain.
     bar_offset: (T,) the tracked barbell ahead of mid-foot in torso lengths, else the wrists.
     """
@@ -148,6 +150,8 @@ def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = No
     T = len(kp)
     trusted = np.ones(T, dtype=bool) if trusted is None else np.asarray(trusted, dtype=bool)
     kp[~trusted] = np.nan
+    if joint_drop is not None:
+        kp[np.asarray(joint_drop, dtype=bool)] = np.nan
     tl = torso_length(kp)
     good_tl = tl[np.isfinite(tl) & (tl > 0)]
     scale = float(np.percentile(good_tl, 90)) if good_tl.size else float("nan")
@@ -156,6 +160,8 @@ def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = No
     P = np.asarray(world, dtype=float).copy() if use3d else kp
     if use3d:
         P[~trusted] = np.nan
+        if joint_drop is not None:
+            P[np.asarray(joint_drop, dtype=bool)] = np.nan
     facing = facing_sign(kp)
     chain = near_side(seq) if view in ("side", "middle") else "both"
 
@@ -285,12 +291,14 @@ def _window(sig: Signals, a: int, b: int) -> slice:
     return slice(max(a, 0), max(b, a) + 1)
 
 
-def _at(sig: Signals, values: np.ndarray, sl: slice, pick: str):
-    """(value, time_s) of the min / max / median of values over the slice."""
+def _at(sig: Signals, values: np.ndarray, sl: slice, pick: str, min_share: float = 0.0):
+    """(value, time_s) of the min / max / median of values over the slice; None when fewer
+    than `min_share` of its samples can be measured (a max over the few frames left when the
+    hips were hidden for most of the lockout is not the lockout)."""
     w = values[sl]
     t = sig.time_s[sl]
     ok = np.isfinite(w)
-    if ok.sum() == 0:
+    if ok.sum() == 0 or ok.mean() < min_share:
         return None
     w, t = w[ok], t[ok]
     if pick == "min":
@@ -411,16 +419,20 @@ def metric_hip_above_knee_bottom(sig: Signals, rep):
     return _at(sig, ratio, _window(sig, b - 1, b + 1), "median")
 
 
+LOCKOUT_COVERAGE = 0.5
+
+
 def metric_lockout_hip(sig: Signals, rep):
-    """Largest hip angle in the image during the lockout (deg); 180 = fully extended."""
-    return _at(sig, sig.hip_angle_2d_deg, _window(sig, rep.top_start, rep.top_end), "max")
+    """Largest hip angle in the image during the lockout (deg); 180 = fully extended. Needs
+    half the lockout's frames measured."""
+    return _at(sig, sig.hip_angle_2d_deg, _window(sig, rep.top_start, rep.top_end), "max", LOCKOUT_COVERAGE)
 
 
 def metric_lean_back(sig: Signals, rep):
     """Largest torso lean behind the thigh line during the lockout (deg; + = leaning back,
     i.e. the hips pushed through into hyperextension). Measured against the thigh rather
     than the image vertical, so a phone tilted up from the floor does not read as a lean."""
-    return _at(sig, -sig.torso_vs_thigh_deg, _window(sig, rep.top_start, rep.top_end), "max")
+    return _at(sig, -sig.torso_vs_thigh_deg, _window(sig, rep.top_start, rep.top_end), "max", LOCKOUT_COVERAGE)
 
 
 def metric_bar_drift(sig: Signals, rep):

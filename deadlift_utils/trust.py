@@ -14,10 +14,11 @@ anything:
    its opencv-python dependency, which would clash with the pinned opencv-contrib-python).
 2. **The shot that holds the lift** (`frame_trust`): the longest shot in which the lifter is
    followed and the reps are counted; frames of other shots are dropped, with the reason.
-3. **Plausible skeletons**, per frame, against the video's own medians: each limb segment
-   (upper arm, forearm, thigh, shin) and the shoulder-hip distance within a factor of the
-   shot's median for that segment; no sudden jump of the whole body or of its size (a zoom);
-   a torso that does not collapse. Frames that fail are dropped from the rules, with the reason.
+3. **Plausible skeletons**, per frame, against the video's own segment lengths: the torso and
+   thigh within a factor of their length in the shot (a side view also checks they are not far
+   too short: a torso that collapses onto the plate); no sudden jump of the whole body or of its
+   size (a zoom). Frames that fail are dropped from the rules, with the reason. A wrong forearm,
+   upper arm or shin only drops the joints at its far end (wrists, elbows, ankles).
 
 `frame_trust(seq)` returns a `FrameTrust`: `trusted` (T,) bool, `reasons` {reason: count},
 `shot_of` (T,) int, `main_shot`, and a summary for the report.
@@ -50,6 +51,9 @@ JUMP_TORSO_PER_S = 3.0
 # A rep needs at least this share of its frames trusted to be judged (else low confidence).
 MIN_TRUSTED_SHARE = 0.5
 
+# The joints a wrong limb segment spoils (the two sides are not told apart: both are dropped).
+LIMB_DISTAL_JOINTS = {"upper arm": ("r_elbow", "l_elbow", "r_wrist", "l_wrist"),
+                      "forearm": ("r_wrist", "l_wrist"), "shin": ("r_ankle", "l_ankle")}
 SEGMENTS = {
     "upper arm": ("shoulder", "elbow"), "forearm": ("elbow", "wrist"),
     "thigh": ("hip", "knee"), "shin": ("knee", "ankle"),
@@ -146,13 +150,16 @@ class FrameTrust:
     main_shot: int
     n_shots: int
     reasons: dict = field(default_factory=dict)   # {reason: frames}
+    joint_drop: np.ndarray | None = None          # (T, 18) bool: single joints not measured
+    joint_reasons: dict = field(default_factory=dict)  # {reason: frames}
 
     def summary(self, time_s: np.ndarray | None = None) -> dict:
         T = len(self.trusted)
         out = {"frames": T, "trusted_frames": int(self.trusted.sum()),
                "trusted_share": round(float(self.trusted.mean()), 3) if T else 0.0,
                "shots": int(self.n_shots), "analysed_shot": int(self.main_shot) + 1,
-               "dropped": {k: int(v) for k, v in sorted(self.reasons.items(), key=lambda kv: -kv[1])}}
+               "dropped": {k: int(v) for k, v in sorted(self.reasons.items(), key=lambda kv: -kv[1])},
+               "joints_dropped": dict(self.joint_reasons)}
         if time_s is not None and T:
             dropped = [(float(time_s[k]), self.reason_of[k]) for k in range(T) if not self.trusted[k]
                        and self.reason_of[k] is not None]
@@ -220,19 +227,31 @@ def frame_trust(seq, view: str | None = None, segment_factor: float = SEGMENT_FA
     # much shorter is a wrong skeleton only in a side view, where the lift moves the segments
     # in the image plane (from the front a bent torso or thigh is foreshortened by design).
     side_view = view == "side"
+    joint_drop = np.zeros(kp.shape[:2], dtype=bool)
+    joint_reasons: dict[str, int] = {}
     for name, L in seg.items():
         ref = np.nanpercentile(L[in_main], 90) if np.isfinite(L[in_main]).any() else np.nan
         if not np.isfinite(ref) or ref <= 0:
             continue
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = L / ref
+        fin = np.isfinite(ratio)
+        too_long = fin & (ratio > segment_factor)
+        short = TORSO_COLLAPSE if name == "torso" else 1 / (segment_factor * 1.5)
+        too_short = fin & (ratio < short) if side_view else np.zeros(T, dtype=bool)
+        if name in LIMB_DISTAL_JOINTS:
+            # A wrong forearm, upper arm or shin (a wrist on the plate, an ankle behind it) spoils
+            # only the joints at its far end: those are dropped, the rest of the frame is measured.
+            bad = too_long | too_short
+            for j in LIMB_DISTAL_JOINTS[name]:
+                joint_drop[bad, KP[j]] = True
+            if bad.any():
+                joint_reasons[f"the {name} implausible for this lifter (its far joints not measured)"] = int(bad.sum())
+            continue
         what = "the torso" if name == "torso" else f"the {name}"
-        drop(np.isfinite(ratio) & (ratio > segment_factor), f"{what} is too long for this lifter")
-        if side_view:
-            short = TORSO_COLLAPSE if name == "torso" else 1 / (segment_factor * 1.5)
-            drop(np.isfinite(ratio) & (ratio < short),
-                 "the torso collapsed (keypoints on the plate or a wrong person)" if name == "torso"
-                 else f"the {name} is too short for this lifter (a wrong skeleton)")
+        drop(too_long, f"{what} is too long for this lifter")
+        drop(too_short, "the torso collapsed (keypoints on the plate or a wrong person)" if name == "torso"
+             else f"the {name} is too short for this lifter (a wrong skeleton)")
     # Body size and position: jumps between samples (zoom, re-detection on something else).
     size = _nanmedian(np.stack([seg[k] for k in ("thigh", "shin", "torso")]), axis=0)
     centre = hip_centre(kp)
@@ -264,4 +283,5 @@ def frame_trust(seq, view: str | None = None, segment_factor: float = SEGMENT_FA
     for r in reason:
         if r is not None:
             counts[r] = counts.get(r, 0) + 1
-    return FrameTrust(trusted, reason, shot_of, int(main), int(shot_of.max()) + 1 if T else 1, counts)
+    return FrameTrust(trusted, reason, shot_of, int(main), int(shot_of.max()) + 1 if T else 1, counts,
+                      joint_drop=joint_drop, joint_reasons=joint_reasons)
