@@ -56,6 +56,8 @@ class Signals:
     hip_angle_2d_deg: np.ndarray     # the same from the image (BlazePose's 3D hips read
                                      # ~165 deg when standing straight, so lockout uses 2D)
     knee_angle_deg: np.ndarray       # hip-knee-ankle, 180 = straight
+    knee_angle_2d_deg: np.ndarray    # the same in the image (near side in side views): reads
+                                     # the same for OpenPose and BlazePose poses
     elbow_angle_deg: np.ndarray      # shoulder-elbow-wrist, mean of the arms seen
     elbow_angle_2d_deg: np.ndarray   # the same from the image (BlazePose's 3D elbows read
                                      # ~155 deg on straight arms, so the rule uses 2D)
@@ -167,6 +169,7 @@ def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = No
 
     hip = _pair_angle(P, "shoulder", "hip", "knee", chain)
     knee = _pair_angle(P, "hip", "knee", "ankle", chain)
+    knee2d = _pair_angle(kp, "hip", "knee", "ankle", chain)
     elbow = _pair_angle(P, "shoulder", "elbow", "wrist", chain)
     elbow2d = _pair_angle(kp, "shoulder", "elbow", "wrist", chain)
     hip2d = _pair_angle(kp, "shoulder", "hip", "knee", chain)
@@ -236,7 +239,7 @@ def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = No
         spine = np.where(trusted, spine, np.nan)
     return Signals(
         np.asarray(seq.time_s, dtype=float), "3d_world" if use3d else "2d_image",
-        hip, hip2d, knee, elbow, elbow2d, incline, torso_vs_thigh, head, head_signed, chord, hh, sh,
+        hip, hip2d, knee, knee2d, elbow, elbow2d, incline, torso_vs_thigh, head, head_signed, chord, hh, sh,
         hip_c[:, 1] - sh_c[:, 1], knee_c[:, 1] - hip_c[:, 1], ankle_c[:, 1] - wrist_c[:, 1],
         ankle_c[:, 1] - knee_c[:, 1], grip, kneer, stance, bar, spine, facing, scale,
         trusted=trusted, chain=chain, bar_source=bar_source)
@@ -465,11 +468,11 @@ def metric_head_torso_bottom(sig: Signals, rep):
 
 
 def metric_knee_bottom(sig: Signals, rep):
-    """Knee angle (deg, 180 = straight) at the bottom of the rep, from the near side's chain
-    (3D world keypoints when present): a squat-style pull bends the knees far more than a
-    hip hinge (good-form side views: 85-112 deg median by source; squat pulls 65-67)."""
+    """Knee angle (deg, 180 = straight) at the bottom of the rep, in the image from the near
+    side's chain (a side view sees it in its plane; the same for OpenPose and BlazePose): a
+    squat-style pull bends the knees far more than a hip hinge."""
     b = _bottom_index(sig, rep)
-    return _at(sig, sig.knee_angle_deg, _window(sig, b - 1, b + 1), "median")
+    return _at(sig, sig.knee_angle_2d_deg, _window(sig, b - 1, b + 1), "median")
 
 
 RULES: list[Rule] = [
@@ -500,7 +503,7 @@ RULES: list[Rule] = [
          "knee angle at the bottom of the rep", "deg", 75.0, "below",
          ("side",), metric_knee_bottom,
          "Set the hips higher: between the knees and the shoulders, shins near vertical, "
-         "shoulders just in front of the bar.", 0.9, not_for_styles=("sumo",), uses_world=True),
+         "shoulders just in front of the bar.", 0.9, not_for_styles=("sumo",)),
     Rule("incomplete_lockout", "hips not fully extended at the top",
          "largest hip angle during the lockout", "deg", 160.0, "below",
          ("side",), metric_lockout_hip,
