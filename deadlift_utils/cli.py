@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("classify", help="good/bad verdict for a pose JSON with a trained classifier")
     c.add_argument("pose_json")
-    c.add_argument("--model", required=True, help="folder of a trained classifier (model.keras + config.json)")
+    c.add_argument("--model", required=True, help="folder of a trained classifier (model.keras or model.joblib + config.json)")
     c.set_defaults(func=cmd_classify)
 
     a = sub.add_parser("analyze", help="full analysis of a video: reps, errors, deviations, coaching")
