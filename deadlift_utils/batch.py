@@ -16,7 +16,7 @@ The pose model loads once per worker thread (a cache inside the worker process, 
 `_cached_estimator`), not once per video; each row carries the worker's load count so the
 claim can be checked (`BatchResult.model_loads`).
 
-`batch_command(args)` is the CLI entry:
+The CLI entry is cli.cmd_batch:
     python -m deadlift_utils batch INPUT_FOLDER --out DIR [--workers N] [--scheduler tcp://HOST:PORT] [--analyze]
 """
 from __future__ import annotations
@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import re
-import sys
 import threading
 import time
 import uuid
@@ -515,41 +514,3 @@ def run_batch(
             if cluster is not None:
                 cluster.close()
     return result
-
-
-def batch_command(args) -> int:
-    """CLI: `python -m deadlift_utils batch INPUT_FOLDER --out DIR [--workers N]
-    [--scheduler tcp://HOST:PORT] [--analyze]`. Prints the final table; returns 1 when a video
-    failed, 2 for an unusable folder or cluster (one line, no traceback), else 0.
-
-    Optional args attributes (when the parser has them): stride, model, no_videos, redo, quiet.
-    """
-    def err(msg: str) -> None:
-        print(f"error: {msg}", file=sys.stderr)
-
-    folder = Path(args.input_folder)
-    if folder.is_file():
-        err(f"{folder}: is a file, not a folder; pass the folder that holds your videos "
-            f"(extract and analyze take a single video).")
-        return 2
-    if not folder.is_dir():
-        err(f"{folder}: no such folder. Pass the folder that holds your videos.")
-        return 2
-    options = {}
-    if getattr(args, "no_videos", False):
-        options["write_videos"] = False
-    try:
-        result = run_batch(folder, Path(args.out), workers=getattr(args, "workers", None) or 2,
-                           scheduler=getattr(args, "scheduler", None), analyze=bool(getattr(args, "analyze", False)),
-                           frame_stride=getattr(args, "stride", None) or 5,
-                           model_variant=getattr(args, "model", None) or "full",
-                           redo=bool(getattr(args, "redo", False)), progress=not getattr(args, "quiet", False),
-                           **options)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        err(str(e))
-        return 2
-    print(result.table())
-    for row in result.failed:
-        err(row.error or f"{row.video}: failed")
-    print(f"summary: {result.summary_path}")
-    return 1 if result.failed else 0

@@ -60,15 +60,57 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .pipeline import run_command
+    """`run`: execute notebooks 01-05 (or only check their parameters with --check)."""
+    import yaml
 
-    return int(run_command(args) or 0)
+    from .pipeline import build_parameters, check_inputs, format_summary, run_pipeline
+
+    if getattr(args, "check", False):
+        params = build_parameters(args.params, smoke=args.smoke, data_dir=args.data_dir)
+        check_inputs(params)
+        print(yaml.safe_dump(params, sort_keys=False).rstrip())
+        print(f"{args.params}: parameters and input files OK (nothing was run)")
+        return 0
+    summary = run_pipeline(args.params, smoke=args.smoke, resume=args.resume, data_dir=args.data_dir)
+    print(format_summary(summary))
+    return 0 if summary["status"] == "ok" else 1
 
 
 def cmd_batch(args) -> int:
-    from .batch import batch_command
+    """`batch INPUT_FOLDER --out DIR [--workers N] [--scheduler tcp://HOST:PORT] [--analyze]`.
+    Prints the final table; returns 1 when a video failed, 2 for an unusable folder or cluster
+    (one line, no traceback), else 0.
 
-    return int(batch_command(args) or 0)
+    Optional args attributes (when the parser has them): stride, model, no_videos, redo, quiet.
+    """
+    from .batch import run_batch
+
+    folder = Path(args.input_folder)
+    if folder.is_file():
+        _err(f"{folder}: is a file, not a folder; pass the folder that holds your videos "
+             f"(extract and analyze take a single video).")
+        return 2
+    if not folder.is_dir():
+        _err(f"{folder}: no such folder. Pass the folder that holds your videos.")
+        return 2
+    options = {}
+    if getattr(args, "no_videos", False):
+        options["write_videos"] = False
+    try:
+        result = run_batch(folder, Path(args.out), workers=getattr(args, "workers", None) or 2,
+                           scheduler=getattr(args, "scheduler", None), analyze=bool(getattr(args, "analyze", False)),
+                           frame_stride=getattr(args, "stride", None) or 5,
+                           model_variant=getattr(args, "model", None) or "full",
+                           redo=bool(getattr(args, "redo", False)), progress=not getattr(args, "quiet", False),
+                           **options)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        _err(str(e))
+        return 2
+    print(result.table())
+    for row in result.failed:
+        _err(row.error or f"{row.video}: failed")
+    print(f"summary: {result.summary_path}")
+    return 1 if result.failed else 0
 
 
 def cmd_models(args) -> int:
@@ -100,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("classify", help="good/bad verdict for a pose JSON with a trained classifier")
     c.add_argument("pose_json")
-    c.add_argument("--model", required=True, help="folder of a trained classifier (model.keras + config.json)")
+    c.add_argument("--model", required=True, help="folder of a trained classifier (model.keras or model.joblib + config.json)")
     c.set_defaults(func=cmd_classify)
 
     a = sub.add_parser("analyze", help="full analysis of a video: reps, errors, deviations, coaching")

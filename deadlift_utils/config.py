@@ -11,9 +11,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DATA_DIR = PROJECT_ROOT / "data"
-RAW_DIR = DATA_DIR / "raw"              # the user's videos (never committed)
 INTERIM_DIR = DATA_DIR / "interim"      # pose JSON, labels.csv, approvals.csv
-PROCESSED_DIR = DATA_DIR / "processed"  # arrays/tables ready to train
 OUTPUTS_DIR = PROJECT_ROOT / "outputs"
 RUNS_DIR = OUTPUTS_DIR / "runs"
 

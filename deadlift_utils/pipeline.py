@@ -306,15 +306,3 @@ def format_summary(summary: dict) -> str:
     if summary.get("status") == "failed":
         lines.append(f"fix the failing step, then resume: python -m deadlift_utils run --resume {summary['run_id']}")
     return "\n".join(lines)
-
-
-def run_command(args) -> int:
-    if getattr(args, "check", False):
-        params = build_parameters(args.params, smoke=args.smoke, data_dir=args.data_dir)
-        check_inputs(params)
-        print(yaml.safe_dump(params, sort_keys=False).rstrip())
-        print(f"{args.params}: parameters and input files OK (nothing was run)")
-        return 0
-    summary = run_pipeline(args.params, smoke=args.smoke, resume=args.resume, data_dir=args.data_dir)
-    print(format_summary(summary))
-    return 0 if summary["status"] == "ok" else 1

@@ -27,8 +27,9 @@ QUIET_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
     # The "oneDNN custom operations are on" notice (and absl's "before InitializeLog" preamble)
     # ignores the log level; it goes only with oneDNN off. The plain Eigen kernels that run
-    # instead give the standard float results; measured here: the demo's MLPs as fast, the
-    # study's conv deviation net (params/full.yaml only) about 1/3 slower per epoch.
+    # instead give the standard float results. Measured on the shared 2-core machine: smoke
+    # notebook 04 (MLP nets) 30.1 / 20.8 s off vs 46.2 / 27.1 s on; a 2-epoch fit of the study's
+    # conv deviation net (params/full.yaml only) 23.4 s off vs 17.4 s on (one run each).
     "TF_ENABLE_ONEDNN_OPTS": "0",
     # MediaPipe / glog INFO and WARNING lines (TFLite delegate, landmark model notes).
     "GLOG_minloglevel": "2",

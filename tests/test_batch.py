@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from deadlift_utils import config
-from deadlift_utils.batch import SUMMARY_NAME, batch_command, run_batch
+from deadlift_utils.batch import SUMMARY_NAME, run_batch
+from deadlift_utils.cli import cmd_batch
 from deadlift_utils.pose import load_pose_json
 from deadlift_utils.video import list_videos, probe_video
 
@@ -198,7 +199,7 @@ def test_a_bad_file_is_recorded_as_failed_and_the_rest_finish_with_analysis(tmp_
     out = tmp_path / "out"
     args = argparse.Namespace(input_folder=str(folder), out=str(out), workers=2, scheduler=None, analyze=True,
                               stride=STRIDE, no_videos=True, quiet=True)
-    assert batch_command(args) == 1
+    assert cmd_batch(args) == 1
     printed = capsys.readouterr()
     assert "failed         1" in printed.out and "done           2" in printed.out
     err_lines = printed.err.strip().splitlines()
