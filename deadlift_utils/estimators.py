@@ -127,8 +127,6 @@ class BlazePoseEstimator(PoseEstimator):
             raise FileNotFoundError(
                 f"{path}: BlazePose model not installed. Run `make models` (it unpacks the model "
                 f"from the mediapipe wheel on PyPI and the @mediapipe/pose npm package).")
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with _quiet_native_stderr():
             BaseOptions, vision = _import_mediapipe_tasks()
 

@@ -48,7 +48,7 @@ summary = (store.df.assign(view=store.df["view"].replace("", "(unknown)"))
            .groupby(["source", "form", "view"]).size().unstack(fill_value=0))
 summary
 """),
-    md("## Label\nPick form and view, add a note if useful, then **Save** (saves and moves on). **Skip** moves on without saving; **Undo** steps back and removes the label just saved."),
+    md("## Label\nPick form and view, add a note if useful, then **Save** (saves and moves on). **Skip** moves on without saving; **Undo** steps back; a label that click saved goes back to what it was."),
     code("""
 videos = labels.videos_to_label(config.resolve(data_dir))
 widget = LabelWidget(videos, store)

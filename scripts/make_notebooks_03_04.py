@@ -126,7 +126,7 @@ for spec in transfer_specs:
 table = pd.concat(rows, ignore_index=True)
 display(table[table["protocol"].str.startswith("(c)")].round(3))
 '''),
-    md("## Train the chosen model on all the data and save it\nSaved as `model.keras` with `config.json` (inputs, normalisation, parameters, video rule) and `metrics.json` beside it."),
+    md("## Train the chosen model on all the data and save it\nSaved as `model.keras` (or `model.joblib` for the gradient-boosting spec) with `config.json` (inputs, normalisation, parameters, video rule) and `metrics.json` beside it."),
     code('''
 final = spec_by_name(final_spec)
 model, cfg, hist, secs = train_final(videos, final, epochs, seed)
