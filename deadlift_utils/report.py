@@ -186,10 +186,12 @@ def draw_measurement(frame: np.ndarray, seq, k: int, rule: str, evidence: dict) 
     return frame
 
 
-def _crop_to_lifter(frame: np.ndarray, kp: np.ndarray, max_height: int = 420) -> np.ndarray:
+def _crop_to_lifter(frame: np.ndarray, kp: np.ndarray, max_height: int = 420, extra=None) -> np.ndarray:
     import cv2
 
     h, w = frame.shape[:2]
+    if extra is not None and len(extra):
+        kp = np.vstack([kp[:, :2], np.asarray(extra, dtype=float)[:, :2]])
     ok = np.isfinite(kp[:, 0])
     if ok.sum() >= 3:
         x0, y0 = kp[ok].min(axis=0)
@@ -203,6 +205,20 @@ def _crop_to_lifter(frame: np.ndarray, kp: np.ndarray, max_height: int = 420) ->
     if s < 1.0:
         frame = cv2.resize(frame, (int(frame.shape[1] * s), int(frame.shape[0] * s)), interpolation=cv2.INTER_AREA)
     return frame
+
+
+def _caption(img: np.ndarray, text: str) -> np.ndarray:
+    """The image with a dark band below it holding `text`."""
+    import cv2
+
+    h, w = img.shape[:2]
+    scale = 0.6
+    while scale > 0.3 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > w - 16:
+        scale -= 0.05
+    band = np.zeros((int(28 * max(scale, 0.4) / 0.5), w, 3), np.uint8)
+    cv2.putText(band, text, (8, band.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 230, 255),
+                max(1, int(scale * 2)), cv2.LINE_AA)
+    return np.vstack([img, band])
 
 
 def write_finding_stills(report: dict, video_path, out_dir: Path, stem: str) -> dict:
@@ -223,7 +239,13 @@ def write_finding_stills(report: dict, video_path, out_dir: Path, stem: str) -> 
         if frame is None:
             continue
         draw_measurement(frame, seq, k, f["name"], f["evidence"])
-        still = _crop_to_lifter(frame, np.asarray(seq.keypoints_xy[k], dtype=float))
+        spine = ((getattr(seq, "frame_extras", None) or {}).get("spine") or [None] * len(seq))[k]
+        extra = spine.get("contour") if spine and f["name"] in ("rounded_back", "overextension") else None
+        still = _crop_to_lifter(frame, np.asarray(seq.keypoints_xy[k], dtype=float), extra=extra)
+        ev = f["evidence"]
+        still = _caption(still, f"{fmt(ev.get('value'), ev.get('units', ''))} (good form "
+                                f"{'>=' if ev.get('flag_when') == 'below' else '<='} "
+                                f"{fmt(ev.get('threshold'), ev.get('units', ''))})".replace("°", " deg"))
         ok, buf = cv2.imencode(".png", still)
         if ok:
             p = Path(out_dir) / f"{stem}_finding_{f['name']}.png"
@@ -308,8 +330,7 @@ def plot_margins(report: dict, path) -> Path | None:
     ax.axvline(1, color="k", ls="--", lw=1)
     ax.set_yticks(range(len(rules)), [r.replace("_", " ") for r in rules])
     ax.set_xlim(-0.05, cap + 0.1)
-    ax.set_xlabel("distance from good form (0 = good-form median, 1 = edge of the good-form range; "
-                  "dots = reps)")
+    ax.set_xlabel("distance from good form: 0 = median of good lifts, 1 = edge of their range (dots: reps)")
     ax.set_title("Each rule, each rep: inside the shaded band is within good form", fontsize=10)
     fig.tight_layout()
     return _save_fig(fig, path, dpi=80)

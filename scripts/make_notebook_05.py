@@ -12,17 +12,22 @@ INTRO = """# 05 · Evaluate a new video and get coaching
 Film a set on a phone (whole body in view, side view works best), set `video_path` below and run
 all cells. You get, in `out_dir`:
 
-* a verdict for the set and for every rep (`good` / `bad` / `unknown` with the reason),
-* the named errors per rep with their evidence (the measured angle or ratio vs its threshold),
-* per-joint deviations with direction (when a deviation model is given),
-* angle-over-time and rule plots, an annotated video (rep, phase, verdict drawn on it),
+* a verdict for the set and for every rep (`good` / `bad` / `unknown` with the reason) and a
+  `form_score` (0 = textbook, under 1 = within the good-form range of many lifters, 1 and up = bad),
+* the named errors per rep with their evidence (the measured value vs the edge of the good-form
+  range it was compared with), and a still of each finding's moment,
+* the lift style (conventional / romanian / partial / sumo), which frames were not measured and why,
+* the joints that were outside the good-form spread, in words (and the learned deviation model's
+  per-joint deviations when one is given),
+* angle-over-time and per-rule plots, an annotated video (rep, phase, verdict drawn on it),
 * coaching text, biggest problem first: from OpenAI when `OPENAI_API_KEY` is set in the
   environment (never a parameter), otherwise written offline from the same findings.
 
 The same analysis runs from the command line:
 `python -m deadlift_utils analyze VIDEO --out DIR [--classifier DIR] [--deviation DIR]`.
-The logic lives in `deadlift_utils.analyze` (reps: `reps.py`, rules: `rules.py`, view: `view.py`,
-coaching: `feedback.py`)."""
+The logic lives in `deadlift_utils.analyze` (the verdict: `form.py`; trusted frames: `trust.py`;
+reps: `reps.py`; rules: `rules.py` with the good-form norms of `norms.py`; the back's shape:
+`spine.py`; view: `view.py`; coaching: `feedback.py`; the report: `report.py`)."""
 
 PARAMS = """video_path = ""  # str: the video to analyse; empty means the shared demo clip kettlebell_errors/hips_first_side.mp4
 out_dir = "../outputs/analysis"  # str: folder for the report, plots and annotated video
@@ -58,24 +63,35 @@ report = analyze_video(
     progress=True,
 )
 out = Path(out_dir)
-display(Markdown(f"## Verdict: **{report['verdict']}**  \\n{report['verdict_reason']}  \\n"
+score = "-" if report["form_score"] is None else f"{report['form_score']:.2f}"
+style = (report.get("style") or {}).get("style", "-")
+display(Markdown(f"## Verdict: **{report['verdict']}** (form score {score})  \\n{report['verdict_reason']}  \\n"
                  f"decided by: {report['decided_by']} · view: {report['view']} ({report['view_source']}) · "
-                 f"reps: {len(report['reps'])} · good-frame fraction: {report['good_frame_fraction']}"))"""
+                 f"style: {style} · reps: {len(report['reps'])}"))"""
 
-REPS = """rows = [{"rep": r["index"], "start_s": round(r["start_s"], 2), "end_s": round(r["end_s"], 2),
-         "verdict": r["verdict"],
-         "errors": "; ".join(f"{e['name']} ({e['evidence']['value']} {e['evidence']['units']}, limit "
-                             f"{e['evidence']['threshold']})" for e in r["errors"]) or "-"}
+REPS = """from deadlift_utils.report import fmt
+
+rows = [{"rep": r["index"], "time": f"{r['start_s']:.1f}-{r['end_s']:.1f} s", "verdict": r["verdict"],
+         "score": None if r.get("score") is None else round(r["score"], 2),
+         "frames measured": f"{r.get('confidence', 0):.0%}",
+         "errors": "; ".join(f"{e['name']} ({fmt(e['evidence']['value'], e['evidence']['units'])}, good form "
+                             f"{'>=' if e['evidence']['flag_when'] == 'below' else '<='} "
+                             f"{fmt(e['evidence']['threshold'], e['evidence']['units'])})" for e in r["errors"]) or "-"}
         for r in report["reps"]]
 display(pd.DataFrame(rows))
-if report["deviations"]:
-    display(pd.DataFrame(report["deviations"])[["joint", "dx", "dy", "units", "direction"]])
+for d in report["deviations"][:5]:
+    print("joint:", d["direction"])
+trust = report.get("frame_trust") or {}
+if trust.get("dropped"):
+    print("frames not measured:", trust["dropped"])
 for note in report["notes"]:
     print("note:", note)"""
 
 FEEDBACK = """display(Markdown(f"### Coaching (written by: {report['feedback']['source']})\\n\\n{report['feedback']['text']}"))"""
 
-PLOTS = """for key in ("angles_png", "rules_png", "deviations_png"):
+PLOTS = """for rule, png in (report["files"].get("finding_stills") or {}).items():
+    display(Markdown(f"**{rule.replace('_', ' ')}**"), Image(filename=str(out / png), width=360))
+for key in ("margins_png", "angles_png", "deviations_png"):
     if key in report["files"]:
         display(Image(filename=str(out / report["files"][key])))
 if "annotated_video" in report["files"]:
