@@ -357,3 +357,257 @@ def track_bar(video_path, seq, tracker: BarTracker | None = None) -> list:
         seen[k] = True
     tracker._frame_indices = [int(f) for f in seq.frame_index]
     return tracker.finish(values, seq.keypoints_xy)
+
+
+# ----------------------------------------------------------------------------- analysis
+
+def bar_positions(seq) -> tuple[np.ndarray, np.ndarray, list]:
+    """(T, 2) plate centre px (NaN = none), (T,) radius px (NaN = none), and the raw values
+    of seq.frame_extras["bar"] (a list of None when the pose file has no bar field)."""
+    values = list((getattr(seq, "frame_extras", None) or {}).get("bar") or [None] * len(seq))
+    if len(values) != len(seq):
+        raise ValueError(f"bar field has {len(values)} values for {len(seq)} frames; re-extract the video")
+    xy = np.full((len(seq), 2), np.nan)
+    r = np.full(len(seq), np.nan)
+    for k, v in enumerate(values):
+        if isinstance(v, dict) and v.get("x") is not None:
+            xy[k] = v["x"], v["y"]
+            r[k] = v.get("r", np.nan)
+    return xy, r, values
+
+
+def _torso_scale(seq) -> float:
+    tl = torso_length(np.asarray(seq.keypoints_xy, dtype=float))
+    tl = tl[np.isfinite(tl) & (tl > 0)]
+    return float(np.percentile(tl, 90)) if tl.size else float("nan")
+
+
+def _plate_scale(seq, xy, r, values) -> tuple[float | None, str]:
+    """Pixels per cm from the detected plate's diameter (PLATE_DIAMETER_CM assumed), or None
+    with the reason. Only circles fully inside the frame count."""
+    rr = np.array([v["r"] for v in values if isinstance(v, dict) and v.get("source") == "detected"
+                   and not v.get("edge")], float)
+    if rr.size < 5:
+        return None, "too few full plate detections to set the scale"
+    torso = _torso_scale(seq)
+    ratio = float(np.median(rr)) / torso if np.isfinite(torso) else float("nan")
+    if np.isfinite(ratio) and not (PLATE_RADIUS_TORSO[0] <= ratio <= PLATE_RADIUS_TORSO[1]):
+        return None, f"plate radius {ratio:.2f} torso lengths is not a standard plate's size"
+    return 2 * float(np.median(rr)) / PLATE_DIAMETER_CM, "ok"
+
+
+def bar_offset_series(seq, facing: int, scale_px: float) -> np.ndarray | None:
+    """(T,) bar (plate centre) ahead of mid-foot (ankle centre) in the facing direction, in
+    torso lengths of `scale_px` pixels (+ = ahead; rules.Signals.bar_offset's convention),
+    NaN where the bar or the ankles are missing. None when the pose file has no bar track
+    (no field, or no position at all): the caller falls back to the wrists."""
+    xy, _, _ = bar_positions(seq)
+    if not np.isfinite(xy[:, 0]).any() or not np.isfinite(scale_px) or scale_px <= 0:
+        return None
+    kp = np.asarray(seq.keypoints_xy, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ankle_x = np.nanmean(kp[:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
+    return (xy[:, 0] - ankle_x) * facing / scale_px
+
+
+def _concentric(y: np.ndarray, t: np.ndarray, a: int, b: int, tol_px: float) -> tuple[int, int] | None:
+    """Lift-off and lockout sample indices of the bar in samples a..b (inclusive): the last
+    sample near the lowest bar level before the highest point, and the first sample near the
+    highest level. None when the bar was not seen enough."""
+    idx = np.arange(a, b + 1)
+    ok = idx[np.isfinite(y[idx])]
+    if ok.size < 3:
+        return None
+    top = ok[np.argmin(y[ok])]               # image y grows downwards: min y = highest
+    before = ok[ok <= top]
+    low = np.max(y[before])
+    lift = before[np.flatnonzero(y[before] >= low - tol_px)[-1]]
+    high = float(y[top])
+    lock = ok[(ok >= lift) & (y[ok] <= high + tol_px)][0]
+    if lock <= lift:
+        return None
+    return int(lift), int(lock)
+
+
+def bar_summary(seq, reps, view: str | None = None) -> dict:
+    """The report's "bar" section for a PoseSequence with a bar track and its reps.
+
+    reps: deadlift_utils.reps.Rep list. view: the camera view ("front" | "middle" | "side"),
+    used only for notes. Returns {"measured": bool, "units": {"distance", "speed"},
+    "scale": {...}, "tracked_share_pull": share of pull samples (rep.pull_start..top_start)
+    with a bar position, "reps": [{"rep", "concentric_s", "mean_speed", "peak_speed",
+    "max_from_start", "max_from_midfoot", "sway", "tracked_share"}...], "notes": [...]}.
+    Distances in cm and speeds in m/s when the plate gives the scale, else torso lengths and
+    torso lengths per second. Speeds are along the path (2D), mean = path length / time.
+    """
+    notes: list[str] = []
+    xy, r, values = bar_positions(seq)
+    has_field = "bar" in (getattr(seq, "frame_extras", None) or {})
+    T = len(seq)
+    t = np.asarray(seq.time_s, dtype=float)
+    out = {"measured": False, "units": None, "scale": None, "tracked_share_pull": 0.0, "reps": [],
+           "source_counts": {}, "notes": notes}
+    if not has_field:
+        notes.append("the pose file has no bar track (extracted without BarTracker): the bar "
+                     "is approximated by the wrists")
+        return out
+    pull = np.zeros(T, dtype=bool)
+    for rep in reps:
+        pull[rep.pull_start:rep.top_start + 1] = True
+    seen = np.isfinite(xy[:, 0])
+    out["tracked_share_pull"] = round(float(seen[pull].mean()), 3) if pull.any() else round(float(seen.mean()), 3)
+    srcs = [v.get("source") for v in values if isinstance(v, dict)]
+    out["source_counts"] = {s: srcs.count(s) for s in ("detected", "tracked", "smoothed") if s in srcs}
+    if not seen.any():
+        if view == "front":
+            notes.append("front view: the plates are edge-on, so the bar path is not measured; "
+                         "the wrists stand in for the bar")
+        else:
+            notes.append("no barbell found (no plate-sized circle near the hands): the wrists "
+                         "stand in for the bar (a kettlebell or dumbbell lift has no plate)")
+        return out
+    if view == "front":
+        notes.append("front view: plate detections are unreliable here; horizontal bar distances "
+                     "are across the body, not along the lift")
+    elif view == "middle":
+        notes.append("45-degree view: horizontal distances are foreshortened (about x0.7)")
+    if any(isinstance(v, dict) and v.get("edge") for v in values):
+        notes.append("the plate reaches the frame border in some frames (partly out of frame): "
+                     "those positions are less certain")
+    riv = [v.get("rivals", 0) for v in values if isinstance(v, dict)]
+    if riv and np.mean([x > 0 for x in riv]) > 0.2:
+        notes.append("other plate-sized circles near the hands (a second plate, a rack behind the "
+                     "lifter): the one nearest the track was kept")
+    if pull.any() and out["tracked_share_pull"] < MIN_TRACKED_SHARE:
+        notes.append(f"the bar was found in only {out['tracked_share_pull']:.0%} of pull frames")
+
+    px_per_cm, why = _plate_scale(seq, xy, r, values)
+    torso = _torso_scale(seq)
+    if px_per_cm is not None:
+        unit_px, dist_unit, speed_unit = px_per_cm, "cm", "m/s"
+        speed_factor = 0.01   # cm/s -> m/s
+        out["scale"] = {"px_per_cm": round(px_per_cm, 3), "plate_diameter_cm": PLATE_DIAMETER_CM,
+                        "assumed": True, "method": "detected plate diameter; plate size assumed "
+                        f"{PLATE_DIAMETER_CM:.0f} cm (standard 20-25 kg plate)"}
+    else:
+        unit_px, dist_unit, speed_unit, speed_factor = torso, "torso lengths", "torso lengths/s", 1.0
+        out["scale"] = {"torso_px": round(torso, 1) if np.isfinite(torso) else None, "assumed": False,
+                        "method": f"torso length ({why})"}
+        notes.append(f"scale unknown ({why}): distances in torso lengths")
+    out["units"] = {"distance": dist_unit, "speed": speed_unit}
+    out["measured"] = True
+    facing = _facing(seq)
+    kp = np.asarray(seq.keypoints_xy, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ankle_x = np.nanmean(kp[:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
+    r_med = float(np.nanmedian(r))
+    for rep in reps:
+        row = {"rep": int(rep.index), "tracked_share": None, "concentric_s": None, "mean_speed": None,
+               "peak_speed": None, "max_from_start": None, "max_from_midfoot": None, "sway": None}
+        pm = np.zeros(T, dtype=bool)
+        pm[rep.pull_start:rep.top_start + 1] = True
+        row["tracked_share"] = round(float(seen[pm].mean()), 3) if pm.any() else None
+        conc = _concentric(xy[:, 1], t, rep.start, min(rep.top_end, T - 1), REST_TOL_DIAM * 2 * r_med)
+        out["reps"].append(row)
+        if conc is None:
+            continue
+        a, b = conc
+        seg = np.arange(a, b + 1)
+        ok = seg[np.isfinite(xy[seg, 0])]
+        if ok.size < 3 or t[b] <= t[a]:
+            continue
+        p = xy[ok] / unit_px
+        tt = t[ok]
+        step = np.linalg.norm(np.diff(p, axis=0), axis=1)
+        v = step / np.diff(tt)
+        row["concentric_s"] = round(float(t[b] - t[a]), 3)
+        row["mean_speed"] = round(float(step.sum() / (tt[-1] - tt[0]) * speed_factor), 3)
+        row["peak_speed"] = round(float(np.max(v) * speed_factor), 3) if v.size else None
+        dx = (xy[ok, 0] - xy[ok[0], 0]) * facing / unit_px
+        row["max_from_start"] = round(float(np.max(np.abs(dx))), 2)
+        row["sway"] = round(float(np.max(dx) - np.min(dx)), 2)
+        mf = (xy[ok, 0] - ankle_x[ok]) * facing / unit_px
+        if np.isfinite(mf).any():
+            row["max_from_midfoot"] = round(float(mf[np.nanargmax(np.abs(mf))]), 2)
+        row["lift_off_s"], row["lockout_s"] = round(float(t[a]), 3), round(float(t[b]), 3)
+    speeds = [x["mean_speed"] for x in out["reps"] if x["mean_speed"] is not None]
+    if len(speeds) >= 2:
+        out["speed_change"] = round((speeds[-1] - speeds[0]) / speeds[0], 3) if speeds[0] else None
+    if not reps:
+        notes.append("no reps counted: no per-rep bar figures")
+    return out
+
+
+def _facing(seq) -> int:
+    from .rules import facing_sign
+
+    return facing_sign(np.asarray(seq.keypoints_xy, dtype=float))
+
+
+_REP_COLOURS = [(0, 255, 255), (255, 0, 255), (0, 200, 0), (255, 160, 0), (0, 128, 255), (200, 200, 255)]
+
+
+def draw_bar_path(frame_bgr: np.ndarray, seq, k: int, scale: float = 1.0, rep_of=None) -> np.ndarray:
+    """Draw the plate centre's trail from the first sample up to sample k onto `frame_bgr`
+    (in place; positions multiplied by `scale` for a resized frame), coloured by rep.
+
+    rep_of: (T,) int rep number per sample (0 = outside any rep, drawn grey), e.g. from
+    `rep_of_samples(reps, len(seq))`; None draws one colour. A gap breaks the line. The
+    current position gets a circle of the plate's size. Returns the frame.
+    """
+    xy, r, values = bar_positions(seq)
+    k = min(int(k), len(xy) - 1)
+    h, w = frame_bgr.shape[:2]
+    th = max(2, round(min(h, w) / 250))
+    for i in range(1, k + 1):
+        if np.isfinite(xy[i - 1, 0]) and np.isfinite(xy[i, 0]):
+            n = 1 if rep_of is None else int(rep_of[i])
+            col = (160, 160, 160) if n <= 0 else _REP_COLOURS[(n - 1) % len(_REP_COLOURS)]
+            p, q = (xy[i - 1] * scale).astype(int), (xy[i] * scale).astype(int)
+            cv2.line(frame_bgr, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), col, th, cv2.LINE_AA)
+    if k >= 0 and np.isfinite(xy[k, 0]):
+        c = (xy[k] * scale).astype(int)
+        cv2.circle(frame_bgr, (int(c[0]), int(c[1])), th + 2, (255, 255, 255), -1, cv2.LINE_AA)
+        if np.isfinite(r[k]):
+            cv2.circle(frame_bgr, (int(c[0]), int(c[1])), int(r[k] * scale), (255, 255, 255), 1, cv2.LINE_AA)
+    return frame_bgr
+
+
+def rep_of_samples(reps, n: int) -> np.ndarray:
+    """(n,) int: the rep number of each sample (rep.start..rep.end), 0 outside reps."""
+    out = np.zeros(n, dtype=int)
+    for rep in reps:
+        out[rep.start:rep.end + 1] = rep.index
+    return out
+
+
+def plot_bar_speed(summary: dict, path) -> Path | None:
+    """Mean and peak concentric bar speed per rep (does the bar slow down across the set?),
+    saved as a PNG at `path`. Returns the path, or None when no rep has a speed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [x for x in summary.get("reps", []) if x.get("mean_speed") is not None]
+    if not rows:
+        return None
+    unit = (summary.get("units") or {}).get("speed", "")
+    n = [x["rep"] for x in rows]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(n, [x["mean_speed"] for x in rows], "o-", label="mean concentric speed")
+    ax.plot(n, [x["peak_speed"] for x in rows], "s--", alpha=0.7, label="peak speed")
+    ax.set_xlabel("rep")
+    ax.set_ylabel(f"bar speed ({unit})")
+    ax.set_xticks(n)
+    ax.set_ylim(bottom=0)
+    ax.set_title("Bar speed per rep")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
