@@ -53,7 +53,9 @@ ACCEL_SIGMA_R = 0.04
 # A measurement further than this (Mahalanobis, squared) from the prediction is an outlier.
 GATE_CHI2 = 25.0
 # The bar is "at rest" within this share of the plate diameter of its lowest / highest level.
-REST_TOL_DIAM = 0.06
+REST_TOL_DIAM = 0.03
+# Peak bar speed: displacement over this long a window (s).
+PEAK_WINDOW_S = 0.2
 # Share of pull frames with a bar position below which the bar is not used for the rules.
 MIN_TRACKED_SHARE = 0.6
 
@@ -100,7 +102,7 @@ class BarTracker(FrameAnalyzer):
     def _radius_range(self, torso_px: float | None) -> tuple[float, float]:
         if len(self._radius_hist) >= 5:
             r = float(np.median(self._radius_hist[-15:]))
-            return 0.75 * r, 1.3 * r
+            return 0.85 * r, 1.25 * r
         return PLATE_RADIUS_TORSO[0] * torso_px, PLATE_RADIUS_TORSO[1] * torso_px
 
     def analyze(self, frame_index: int, frame_bgr: np.ndarray, person):
@@ -277,9 +279,12 @@ def smooth_track(values: list, frame_index) -> list:
     if not meas:
         return out
     # Segments: runs of measurements whose gaps stay within MAX_GAP_FRAMES.
+    # Neighbouring samples always connect (a frame_stride above MAX_GAP_FRAMES is no gap).
+    stride = float(np.min(np.diff(t))) if n > 1 else 1.0
+    max_gap = max(MAX_GAP_FRAMES, stride)
     segments, cur = [], [meas[0]]
     for i in meas[1:]:
-        if t[i] - t[cur[-1]] > MAX_GAP_FRAMES:
+        if t[i] - t[cur[-1]] > max_gap:
             segments.append(cur)
             cur = [i]
         else:
@@ -327,7 +332,7 @@ def smooth_track(values: list, frame_index) -> list:
         # Rejected outliers can leave a gap too long to bridge: no invented positions there.
         kept = [i for i in seg if not rejected[i - a]]
         for p, q in zip(kept[:-1], kept[1:]):
-            if t[q] - t[p] > MAX_GAP_FRAMES:
+            if t[q] - t[p] > max_gap:
                 for i in range(p + 1, q):
                     out[i] = None
     return out
@@ -521,7 +526,10 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         p = xy[ok] / unit_px
         tt = t[ok]
         step = np.linalg.norm(np.diff(p, axis=0), axis=1)
-        v = step / np.diff(tt)
+        # Peak speed over a window of >= PEAK_WINDOW_S: frame-to-frame steps amplify jitter.
+        h = max(1, int(np.ceil(PEAK_WINDOW_S / 2 / max(float(np.median(np.diff(tt))), 1e-6))))
+        v = (np.linalg.norm(p[2 * h:] - p[:-2 * h], axis=1) / (tt[2 * h:] - tt[:-2 * h])
+             if len(p) > 2 * h else np.array([]))
         row["concentric_s"] = round(float(t[b] - t[a]), 3)
         row["mean_speed"] = round(float(step.sum() / (tt[-1] - tt[0]) * speed_factor), 3)
         row["peak_speed"] = round(float(np.max(v) * speed_factor), 3) if v.size else None

@@ -34,7 +34,11 @@ FRAME_FIELDS = {
     "spine": "dorsal contour from the segmentation mask: {'sagitta': bulge of the back "
              "between shoulder and hip in torso lengths, + rounded (flexion) / - arched "
              "(extension), 'contour': [[x_px, y_px], ...] along the back, ...}",
-    "bar": "barbell plate tracking: {'x', 'y' (px, plate centre), 'r' (px radius), ...}",
+    "bar": "barbell plate tracking (bar.BarTracker): {'x', 'y' (px, plate centre = the bar, "
+           "Kalman-smoothed), 'r' (px plate radius), 'source': 'detected' (plate circle found) | "
+           "'tracked' (template match) | 'smoothed' (short gap bridged, no measurement), 'edge': "
+           "true when the plate reaches the frame border, 'rivals': other plate-sized circles near "
+           "the hands} or null (no plate: kettlebell, front view, out of frame)",
 }
 
 
