@@ -36,10 +36,25 @@ PLATE_DIAMETER_CM = 45.0
 # Plate radius as a share of the lifter's torso length (shoulder-hip, ~50 cm on adults, so a
 # 45 cm plate is ~0.45); the range allows for short and long torsos and 45-degree ellipses.
 PLATE_RADIUS_TORSO = (0.25, 0.80)
+PLATE_RADIUS_TORSO_TYPICAL = 0.45
 # The plate centre (the bar) lies within this many torso lengths of the hands.
 HAND_RADIUS_TORSO = 0.55
 # Hough works on the search window scaled so the expected plate radius is about this many px.
 WORK_RADIUS_PX = 26.0
+# Hough candidates scored per frame; a circle whose radius is off the track's median radius
+# by more than RADIUS_TOL (share) is another object (the hub, a rack plate, a knee).
+MAX_CIRCLES = 30
+RADIUS_TOL = 0.2
+# Share of rim points with a strong radial gradient below which a circle is not a plate.
+MIN_RIM_SUPPORT = 0.35
+LOCK_RIM_SUPPORT = 0.5
+# The plate centre lies within this many plate radii of the wrists' line (in a side view the
+# plate hides the hands and the wrist keypoints land above the bar, inside the disc).
+WRIST_MAX_R = 1.3
+# Shot cut: a thumbnail's mean absolute change (0-255) above CUT_MIN_DIFF and above
+# CUT_RELATIVE x the clip's median change between samples (as trust.ShotCutAnalyzer).
+CUT_MIN_DIFF = 27.0
+CUT_RELATIVE = 4.0
 # Template tracking: the lowest normalised correlation that counts, and how many sampled
 # frames in a row may be tracked without a fresh circle.
 TRACK_MIN_SCORE = 0.55
@@ -60,11 +75,73 @@ PEAK_WINDOW_S = 0.2
 MIN_TRACKED_SHARE = 0.6
 
 
-def _wrist_centre(kp: np.ndarray) -> np.ndarray | None:
-    """(2,) mean of the visible wrists, or None."""
+def _wrists(kp: np.ndarray) -> np.ndarray | None:
+    """(n, 2) the visible wrists (n = 1 or 2), or None."""
     w = kp[[KP["r_wrist"], KP["l_wrist"]], :2]
     ok = np.isfinite(w[:, 0])
-    return w[ok].mean(axis=0) if ok.any() else None
+    return w[ok] if ok.any() else None
+
+
+def _dist_to_segment(p: np.ndarray, ends: np.ndarray) -> float:
+    """Distance (px) from point p (2,) to the segment between the wrists ends (n, 2), n = 1 or 2."""
+    a, b = ends[0], ends[-1]
+    ab = b - a
+    L2 = float(ab @ ab)
+    u = 0.0 if L2 == 0 else min(1.0, max(0.0, float((p - a) @ ab) / L2))
+    return float(np.linalg.norm(p - (a + u * ab)))
+
+
+def _rim_support(gx, gy, mag, strong, cx, cy, r, n=48) -> float:
+    """Share of n rim points (inside the image) of circle (cx, cy, r) where the gradient is
+    strong (> 0.5 * strong) and radial (|cos| > 0.7), looking 1 px either side of the rim.
+    Fewer than half the rim points inside the image gives 0."""
+    h, w = mag.shape
+    ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    c, sn = np.cos(ang), np.sin(ang)
+    best = np.zeros(n)
+    inside_any = np.zeros(n, dtype=bool)
+    for dr in (-1.0, 0.0, 1.0):
+        xs = np.round(cx + (r + dr) * c).astype(int)
+        ys = np.round(cy + (r + dr) * sn).astype(int)
+        inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+        inside_any |= inside
+        xi, yi = np.clip(xs, 0, w - 1), np.clip(ys, 0, h - 1)
+        m = mag[yi, xi]
+        radial = np.abs(gx[yi, xi] * c + gy[yi, xi] * sn) / np.maximum(m, 1e-6)
+        ok = inside & (m > 0.5 * strong) & (radial > 0.7)
+        best = np.maximum(best, ok)
+    if inside_any.sum() < n / 2:
+        return 0.0
+    return float(best[inside_any].mean())
+
+
+def _refine_circle(gx, gy, strong, cx, cy, r, n=64) -> tuple[float, float, float] | None:
+    """Sub-pixel circle (cx, cy, r) fitted (least squares) to the strongest radial edge on
+    each of n rays within 3 px of the Hough circle's rim; None when fewer than half the rays
+    find an edge or the fit moves far from the Hough circle (then keep the Hough circle)."""
+    ang = np.linspace(0, 2 * np.pi, n, endpoint=False).astype(np.float32)
+    dr = np.arange(-3.0, 3.01, 0.5, dtype=np.float32)
+    c, sn = np.cos(ang)[:, None], np.sin(ang)[:, None]
+    rad = (r + dr)[None, :]
+    mx, my = (cx + rad * c).astype(np.float32), (cy + rad * sn).astype(np.float32)
+    sx = cv2.remap(gx, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    sy = cv2.remap(gy, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    g = np.abs(sx * c + sy * sn)
+    k = np.argmax(g, axis=1)
+    ok = g[np.arange(n), k] > 0.5 * strong
+    if ok.sum() < n / 2:
+        return None
+    px, py = mx[np.arange(n), k][ok].astype(float), my[np.arange(n), k][ok].astype(float)
+    A = np.stack([px, py, np.ones_like(px)], axis=1)
+    sol, *_ = np.linalg.lstsq(A, px ** 2 + py ** 2, rcond=None)
+    fx, fy = sol[0] / 2, sol[1] / 2
+    fr2 = sol[2] + fx ** 2 + fy ** 2
+    if fr2 <= 0:
+        return None
+    fr = math.sqrt(fr2)
+    if math.hypot(fx - cx, fy - cy) > 0.15 * r or abs(fr / r - 1) > 0.15:
+        return None
+    return float(fx), float(fy), float(fr)
 
 
 class BarTracker(FrameAnalyzer):
@@ -87,6 +164,12 @@ class BarTracker(FrameAnalyzer):
         self._tracked_run = 0
         self._radius_hist: list[float] = []
         self._frame_indices: list[int] = []
+        self._last_detected = None     # frame index of the last detected circle
+        self._prev = None              # (frame index, (2,) position) before the last one
+        self._support = 0.0
+        self._thumb = None             # previous sample's thumbnail (shot cuts)
+        self._diffs: list[float] = []
+        self._cuts: set[int] = set()   # frame indices where a new shot starts
         self._size = None if info is None else (info.width, info.height)
 
     # ------------------------------------------------------------------ per frame
@@ -100,71 +183,121 @@ class BarTracker(FrameAnalyzer):
         return float(np.percentile(self._torso_px, 90))
 
     def _radius_range(self, torso_px: float | None) -> tuple[float, float]:
-        if len(self._radius_hist) >= 5:
+        if len(self._radius_hist) >= 3:
             r = float(np.median(self._radius_hist[-15:]))
-            return 0.85 * r, 1.25 * r
+            return (1 - RADIUS_TOL) * r, (1 + RADIUS_TOL) * r
         return PLATE_RADIUS_TORSO[0] * torso_px, PLATE_RADIUS_TORSO[1] * torso_px
+
+    def _shot_cut(self, frame_bgr) -> bool:
+        """A new shot starts here: the whole frame changed at once (a thumbnail's mean
+        absolute change above CUT_MIN_DIFF and CUT_RELATIVE x the clip's typical change)."""
+        h, w = frame_bgr.shape[:2]
+        step = max(1, w // 64)
+        thumb = frame_bgr[::step, ::step].astype(np.int16)   # a strided view: no resize cost
+        prev, self._thumb = self._thumb, thumb
+        if prev is None or prev.shape != thumb.shape:
+            return False
+        diff = float(np.abs(thumb - prev).mean())
+        typical = float(np.median(self._diffs)) if len(self._diffs) >= 3 else 0.0
+        self._diffs.append(diff)
+        return diff > max(CUT_MIN_DIFF, CUT_RELATIVE * typical)
+
+    def _reset(self) -> None:
+        """Forget the plate (after a shot cut: another position, maybe another zoom)."""
+        self._last = self._last_frame = self._template = self._last_detected = self._prev = None
+        self._tracked_run = 0
+        self._radius_hist = []
 
     def analyze(self, frame_index: int, frame_bgr: np.ndarray, person):
         self._frame_indices.append(int(frame_index))
+        if self._shot_cut(frame_bgr):
+            self._cuts.add(int(frame_index))
+            self._reset()
         h, w = frame_bgr.shape[:2]
         kp = None if person is None else np.asarray(person.keypoints, dtype=float)
         torso_px = self._torso(kp)
-        hands = None if kp is None else _wrist_centre(kp)
+        wrists = None if kp is None else _wrists(kp)
         if torso_px is None:
             return None
+        if self._last_detected is not None and frame_index - self._last_detected > 2 * MAX_GAP_FRAMES:
+            self._reset()   # the plate was lost: re-acquire it at any plausible size
         rmin, rmax = self._radius_range(torso_px)
         # Where to look: around the hands, or around the last plate when the hands are lost.
-        centre = hands
-        if centre is None and self._last is not None and frame_index - self._last_frame <= MAX_GAP_FRAMES:
+        if wrists is not None:
+            centre = wrists.mean(axis=0)
+        elif self._last is not None and frame_index - self._last_frame <= MAX_GAP_FRAMES:
             centre = np.array([self._last["x"], self._last["y"]])
-        if centre is None:
+        else:
             return None
         reach = HAND_RADIUS_TORSO * torso_px + rmax
         x0, x1 = int(max(0, centre[0] - reach)), int(min(w, centre[0] + reach))
         y0, y1 = int(max(0, centre[1] - reach)), int(min(h, centre[1] + reach))
         if x1 - x0 < 8 or y1 - y0 < 8:
             return None
-        s = WORK_RADIUS_PX / ((rmin + rmax) / 2)
+        s = min(1.0, WORK_RADIUS_PX / ((rmin + rmax) / 2))
         roi = cv2.cvtColor(frame_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
         if s < 1:
             roi = cv2.resize(roi, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-        else:
-            s = 1.0
         roi = cv2.GaussianBlur(roi, (5, 5), 1.2)
-        found = self._detect(roi, s, (x0, y0), rmin, rmax, centre, torso_px, (w, h))
+        found = self._detect(roi, s, (x0, y0), rmin, rmax, wrists, (w, h), frame_index, torso_px)
         if found is not None:
+            if int(frame_index) in self._cuts:
+                found["cut"] = True
             self._remember(roi, s, (x0, y0), found, frame_index)
             self._tracked_run = 0
             return found
-        tracked = self._track(frame_bgr, frame_index)
+        tracked = self._track(frame_bgr, frame_index, wrists)
         if tracked is not None:
             self._tracked_run += 1
             self._last, self._last_frame = tracked, frame_index
         return tracked
 
-    def _detect(self, roi, s, origin, rmin, rmax, hands, torso_px, size):
+    def _detect(self, roi, s, origin, rmin, rmax, wrists, size, frame_index, torso_px):
+        """The plate among the Hough circles of the (work-scale) ROI, or None.
+
+        Each circle is scored by its rim support (share of rim points with a strong radial
+        gradient: a real plate's rim is a whole circle, a knee or a shadow gives an arc);
+        circles of the wrong size for this track, or whose centre is far from the wrists'
+        line (the bar is in the hands), are rejected; the rest prefer the wrists and the
+        last plate position.
+        """
         minr, maxr = max(4, int(rmin * s)), max(6, int(math.ceil(rmax * s)))
-        circles = cv2.HoughCircles(roi, cv2.HOUGH_GRADIENT, dp=1, minDist=max(4, minr // 2),
-                                   param1=120, param2=22, minRadius=minr, maxRadius=maxr)
+        circles = cv2.HoughCircles(roi, cv2.HOUGH_GRADIENT, dp=1, minDist=max(3, minr // 3),
+                                   param1=100, param2=18, minRadius=minr, maxRadius=maxr)
         if circles is None:
             return None
+        gx = cv2.Sobel(roi, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(roi, cv2.CV_32F, 0, 1, ksize=3)
+        mag = np.hypot(gx, gy)
+        strong = max(float(np.percentile(mag, 90)), 8.0)
+        r_track = float(np.median(self._radius_hist[-15:])) if len(self._radius_hist) >= 3 else None
+        recent = self._last is not None and frame_index - self._last_frame <= MAX_GAP_FRAMES
+        expected = self._predict(frame_index) if recent else None
         cands = []
-        for rank, (cx, cy, r) in enumerate(circles[0][:12]):
+        for cx, cy, r in circles[0][:MAX_CIRCLES]:
             x, y, rr = origin[0] + cx / s, origin[1] + cy / s, r / s
-            d = float(np.hypot(x - hands[0], y - hands[1])) / torso_px
-            if d > HAND_RADIUS_TORSO:
+            if r_track is not None and abs(rr / r_track - 1) > RADIUS_TOL:
                 continue
-            score = -rank * 0.1 - d
-            if self._last is not None:
-                # Continuity: prefer the circle near the last plate position.
-                jump = float(np.hypot(x - self._last["x"], y - self._last["y"])) / max(self._last["r"], 1)
-                score -= 0.3 * min(jump, 3.0)
-            cands.append((score, x, y, rr))
+            d = _dist_to_segment(np.array([x, y]), wrists) / rr if wrists is not None else 0.0
+            if d > WRIST_MAX_R:
+                continue
+            support = _rim_support(gx, gy, mag, strong, cx, cy, r)
+            if support < MIN_RIM_SUPPORT:
+                continue
+            # A plate is ~PLATE_RADIUS_TORSO_TYPICAL torso lengths in radius (45 cm on a ~50 cm torso).
+            size_off = abs(math.log(rr / (PLATE_RADIUS_TORSO_TYPICAL * torso_px)))
+            score = support - 0.25 * max(0.0, d - 0.5) - 0.5 * size_off
+            if recent:
+                jump = float(np.hypot(x - expected[0], y - expected[1])) / max(self._last["r"], 1)
+                score -= 0.4 * min(jump, 1.5)
+            cands.append((score, x, y, rr, support, cx, cy, r))
         if not cands:
             return None
         cands.sort(reverse=True)
-        _, x, y, rr = cands[0]
+        _, x, y, rr, support, cx, cy, r = cands[0]
+        fit = _refine_circle(gx, gy, strong, cx, cy, r)
+        if fit is not None:
+            x, y = origin[0] + fit[0] / s, origin[1] + fit[1] / s
         # Concentric circles (the rim and the hub of one plate) are one plate: keep the largest.
         same = [c for c in cands if np.hypot(c[1] - x, c[2] - y) < 0.25 * rr]
         rr = max(c[3] for c in same)
@@ -174,10 +307,25 @@ class BarTracker(FrameAnalyzer):
             out["edge"] = True
         if rivals:
             out["rivals"] = int(rivals)
+        self._support = support
         return out
 
+    def _predict(self, frame_index) -> np.ndarray:
+        """Where the plate should be now: the last position moved on at the velocity between
+        the last two positions (constant velocity)."""
+        p = np.array([self._last["x"], self._last["y"]], float)
+        if self._prev is not None and self._last_frame > self._prev[0]:
+            v = (p - self._prev[1]) / (self._last_frame - self._prev[0])
+            p = p + v * (frame_index - self._last_frame)
+        return p
+
     def _remember(self, roi, s, origin, found, frame_index):
-        self._radius_hist.append(found["r"])
+        if self._last is not None and self._last_frame is not None:
+            self._prev = (self._last_frame, np.array([self._last["x"], self._last["y"]], float))
+        # Only clear plates set the track's radius (a doubtful first circle must not lock it).
+        if self._support >= LOCK_RIM_SUPPORT:
+            self._radius_hist.append(found["r"])
+        self._last_detected = frame_index
         self._last, self._last_frame = found, frame_index
         cx, cy, r = (found["x"] - origin[0]) * s, (found["y"] - origin[1]) * s, found["r"] * s
         a = int(round(0.8 * r))
@@ -187,7 +335,7 @@ class BarTracker(FrameAnalyzer):
         else:
             self._template = None
 
-    def _track(self, frame_bgr, frame_index):
+    def _track(self, frame_bgr, frame_index, wrists=None):
         if (self._template is None or self._last is None or self._tracked_run >= MAX_TRACKED_SAMPLES
                 or frame_index - self._last_frame > MAX_GAP_FRAMES):
             return None
@@ -208,6 +356,8 @@ class BarTracker(FrameAnalyzer):
             return None
         x = x0 + (loc[0] + tpl.shape[1] / 2) / s
         y = y0 + (loc[1] + tpl.shape[0] / 2) / s
+        if wrists is not None and _dist_to_segment(np.array([x, y]), wrists) > WRIST_MAX_R * r:
+            return None   # the template slid off the bar (onto the background)
         out = {"x": round(float(x), 1), "y": round(float(y), 1), "r": self._last["r"], "source": "tracked"}
         if x - r < 0 or y - r < 0 or x + r > w or y + r > h:
             out["edge"] = True
@@ -216,7 +366,7 @@ class BarTracker(FrameAnalyzer):
     # ------------------------------------------------------------------ whole track
     def finish(self, values: list, keypoints_xy: np.ndarray) -> list:
         frames = self._frame_indices if len(self._frame_indices) == len(values) else list(range(len(values)))
-        return smooth_track(values, frames)
+        return smooth_track(values, frames, cuts=self._cuts)
 
 
 def _rts_segment(t: np.ndarray, z: np.ndarray, sig: np.ndarray, q: float) -> np.ndarray:
@@ -263,11 +413,12 @@ def _rts_segment(t: np.ndarray, z: np.ndarray, sig: np.ndarray, q: float) -> np.
     return out[:, :2], rejected
 
 
-def smooth_track(values: list, frame_index) -> list:
+def smooth_track(values: list, frame_index, cuts=()) -> list:
     """Kalman-smooth raw per-sample bar measurements (dicts or None) at video frames
     `frame_index`; returns the list written to the pose JSON (see the module docstring).
 
-    A segment ends at a gap longer than MAX_GAP_FRAMES frames or at a jump the gate rejects
+    A segment ends at a shot cut (`cuts`: video frame indices where a new shot starts), at a
+    gap longer than MAX_GAP_FRAMES frames or at a jump the gate rejects
     twice in a row (a shot cut, another plate); gaps inside a segment are filled ("smoothed"),
     outliers are dropped, positions before the first and after the last measurement of a
     segment are not extrapolated.
@@ -283,8 +434,9 @@ def smooth_track(values: list, frame_index) -> list:
     stride = float(np.min(np.diff(t))) if n > 1 else 1.0
     max_gap = max(MAX_GAP_FRAMES, stride)
     segments, cur = [], [meas[0]]
+    cut_at = np.isin(t, np.asarray(sorted(cuts), dtype=float))
     for i in meas[1:]:
-        if t[i] - t[cur[-1]] > max_gap:
+        if t[i] - t[cur[-1]] > max_gap or cut_at[cur[-1] + 1:i + 1].any():
             segments.append(cur)
             cur = [i]
         else:
@@ -325,7 +477,7 @@ def smooth_track(values: list, frame_index) -> list:
                 r = r_med
             rec = {"x": round(float(pos[k, 0]), 1), "y": round(float(pos[k, 1]), 1), "r": round(r, 1),
                    "source": v["source"] if v is not None else "smoothed"}
-            for key in ("edge", "rivals"):
+            for key in ("edge", "rivals", "cut"):
                 if v is not None and v.get(key):
                     rec[key] = v[key]
             out[i] = rec
@@ -426,7 +578,7 @@ def _concentric(y: np.ndarray, t: np.ndarray, a: int, b: int, tol_px: float) -> 
         return None
     top = ok[np.argmin(y[ok])]               # image y grows downwards: min y = highest
     before = ok[ok <= top]
-    low = np.max(y[before])
+    low = np.percentile(y[before], 90)      # not the max: one low outlier would set lift-off
     lift = before[np.flatnonzero(y[before] >= low - tol_px)[-1]]
     high = float(y[top])
     lock = ok[(ok >= lift) & (y[ok] <= high + tol_px)][0]
