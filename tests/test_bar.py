@@ -225,3 +225,12 @@ def test_kettlebell_clip_has_no_barbell(tmp_path):
     summary = bar_summary(seq, count_reps(seq).reps, view="side")
     if not summary["measured"]:
         assert "no barbell found" in " ".join(summary["notes"])
+
+
+def test_smoother_splits_at_a_shot_cut():
+    # A camera cut moves the plate 200 px at once: no smoothed path may run across the cut.
+    vals = [{"x": 100.0 + i, "y": 200.0, "r": 40.0, "source": "detected"} for i in range(10)]
+    vals += [{"x": 300.0 + i, "y": 120.0, "r": 40.0, "source": "detected"} for i in range(10)]
+    frames = np.arange(len(vals)) * 2
+    out = smooth_track(vals, frames, cuts={int(frames[10])})
+    assert abs(out[9]["x"] - 109.0) < 1.0 and abs(out[10]["x"] - 300.0) < 1.0
