@@ -67,6 +67,11 @@ MEAS_SIGMA_R = {"detected": 0.05, "tracked": 0.10}
 ACCEL_SIGMA_R = 0.04
 # A measurement further than this (Mahalanobis, squared) from the prediction is an outlier.
 GATE_CHI2 = 25.0
+# Robust smoothing: measurements further than ROBUST_R plate radii from the smoothed path get
+# their noise inflated ROBUST_INFLATE times, and the segment is smoothed again (ROBUST_ITER times).
+ROBUST_R = 0.12
+ROBUST_INFLATE = 8.0
+ROBUST_ITER = 3
 # The bar is "at rest" within this share of the plate diameter of its lowest / highest level.
 REST_TOL_DIAM = 0.03
 # Peak bar speed: displacement over this long a window (s).
@@ -457,6 +462,18 @@ def smooth_track(values: list, frame_index, cuts=()) -> list:
             sig[i - a] = MEAS_SIGMA_R.get(values[i].get("source"), 0.1) * r_med
         sig[~np.isfinite(z[:, 0])] = r_med
         pos, rejected = _rts_segment(t[idx], z, sig, ACCEL_SIGMA_R * r_med)
+        # Robust pass: a measurement off the smoothed path by more than ROBUST_R plate radii
+        # while its neighbours agree with the path is a wrong circle (an inner ring, a
+        # background arc, a template slid off), not the plate; down-weight it and smooth again
+        # (a short run of such circles can pull the Kalman path without being gated).
+        base_sig = sig.copy()
+        for _ in range(ROBUST_ITER):
+            res = np.hypot(*(z - pos).T) / r_med
+            bad = np.isfinite(res) & (res > ROBUST_R)
+            if not bad.any():
+                break
+            sig = np.where(bad, base_sig * ROBUST_INFLATE, base_sig)
+            pos, rejected = _rts_segment(t[idx], z, sig, ACCEL_SIGMA_R * r_med)
         # Two rejected measurements in a row: the track jumped (shot cut); split there.
         rej = set((np.flatnonzero(rejected) + a).tolist())
         pos_in_seg = {i: k for k, i in enumerate(seg)}
