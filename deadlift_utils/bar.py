@@ -699,8 +699,13 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         h = max(1, int(np.ceil(PEAK_WINDOW_S / 2 / max(float(np.median(np.diff(tt))), 1e-6))))
         v = (np.linalg.norm(p[2 * h:] - p[:-2 * h], axis=1) / (tt[2 * h:] - tt[:-2 * h])
              if len(p) > 2 * h else np.array([]))
-        row["concentric_s"] = round(float(t[b] - t[a]), 3)
-        row["mean_speed"] = round(float(step.sum() / (tt[-1] - tt[0]) * speed_factor), 3)
+        # Lift-off and lockout happen between the last sample at rest and the first one
+        # moving (and the other way round at the top); the window a..b ends on samples that
+        # already moved, so its length is short by about half a sample at each end (at
+        # stride 2 on a 1 s pull that alone made the mean speed ~6% high). Add that half.
+        ext = 0.5 * ((t[a] - t[a - 1] if a > 0 else 0.0) + (t[b + 1] - t[b] if b + 1 < T else 0.0))
+        row["concentric_s"] = round(float(t[b] - t[a] + ext), 3)
+        row["mean_speed"] = round(float(step.sum() / (tt[-1] - tt[0] + ext) * speed_factor), 3)
         row["peak_speed"] = round(float(np.max(v) * speed_factor), 3) if v.size else None
         dx = (xy[ok, 0] - xy[ok[0], 0]) * facing / unit_px
         row["max_from_start"] = round(float(np.max(np.abs(dx))), 2)
