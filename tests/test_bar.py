@@ -217,20 +217,25 @@ def _extract(clip, tmp_path, stride=2):
                          frame_analyzers=[BarTracker()]).sequence
 
 
-def test_real_clip_matches_hand_marks(tmp_path):
-    clip = "tutorial_dev/bad/bad_02"
-    seq = _extract(clip + ".mp4", tmp_path)
-    xy, _, _ = bar_positions(seq)
-    errs = []
+def test_real_clips_match_hand_marks(tmp_path):
+    # The targets over the whole fixture (62 marks, 8 clips): median <= 0.1 and p90 <=
+    # 0.25 plate diameters over the marked frames with a bar position, and a position on at
+    # least 90% of the marked frames (a frame may honestly have none: no invented positions).
     with open(MARKS) as f:
-        for r in csv.DictReader(line for line in f if not line.startswith("#")):
-            if r["video"] != clip:
-                continue
-            k = int(np.flatnonzero(seq.frame_index == int(r["frame"]))[0])
-            assert np.isfinite(xy[k, 0]), f"no bar at marked frame {r['frame']}"
-            errs.append(np.hypot(xy[k, 0] - float(r["x_px"]), xy[k, 1] - float(r["y_px"])) / float(r["plate_diameter_px"]))
-    assert len(errs) == 8
-    assert np.median(errs) <= 0.1 and np.percentile(errs, 90) <= 0.25
+        marks = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    seqs = {clip: _extract(clip + ".mp4", tmp_path) for clip in sorted({m["video"] for m in marks})}
+    errs, missing = [], []
+    for m in marks:
+        seq = seqs[m["video"]]
+        xy, _, _ = bar_positions(seq)
+        k = int(np.flatnonzero(seq.frame_index == int(m["frame"]))[0])
+        if not np.isfinite(xy[k, 0]):
+            missing.append((m["video"], m["frame"]))
+            continue
+        errs.append(np.hypot(xy[k, 0] - float(m["x_px"]), xy[k, 1] - float(m["y_px"])) / float(m["plate_diameter_px"]))
+    assert len(marks) >= 60 and len(seqs) >= 8
+    assert len(errs) >= 0.9 * len(marks), f"no bar at {missing}"
+    assert np.median(errs) <= 0.1 and np.percentile(errs, 90) <= 0.25, (np.median(errs), np.percentile(errs, 90))
 
 
 def test_kettlebell_clip_has_no_barbell(tmp_path):
