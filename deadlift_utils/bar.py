@@ -13,7 +13,8 @@ or {"x", "y": plate centre (px, full-size frame), "r": plate radius (px), "sourc
 "detected" (a circle was found) | "tracked" (template match from the last circle) |
 "smoothed" (no measurement: a short gap bridged by the smoother), "edge": true when the
 plate reaches the frame border (only when true), "rivals": number of other plate-sized circles
-seen near the hands (only when > 0)}.
+seen near the hands (only when > 0)}, or {"dropped": reason} where a track was found but
+did not move with the hands like a barbell plate (see `drop_uncoupled_tracks`; no position).
 
 Analysis helpers (called by analyze): `bar_summary`, `bar_offset_series`, `draw_bar_path`,
 `plot_bar_speed`. Units: centimetres and m/s when the scale is known (a standard plate is
@@ -72,6 +73,25 @@ GATE_CHI2 = 25.0
 ROBUST_R = 0.12
 ROBUST_INFLATE = 8.0
 ROBUST_ITER = 3
+# Track-level check (finish): a barbell plate moves rigidly with the hands, so over a track the
+# plate centre's height follows the wrists' (plate y = wrist y + a constant offset). Samples
+# whose offset is within COUPLE_INLIER_R plate radii of the track's median offset are inliers
+# (the wrist keypoints glitch when the plate hides the hands); a track whose inlier wrists
+# rise and fall by >= COUPLE_MOVE_R radii must have >= COUPLE_MIN_INLIERS inliers, a height
+# correlation >= COUPLE_MIN_CORR over them, and the plate centre not more than
+# COUPLE_ABOVE_R radii above the wrists where the hands are lowest (the bar hangs from the
+# hands; a circle on the hips or thighs sits ~0.5-1 r above them; 45-degree views put the
+# wrist keypoints up to ~0.7 r below a real plate's centre). A track over which the hands hardly
+# move cannot show the coupling: it is kept only if it lasts >= COUPLE_STILL_S seconds with
+# the offset steady (sd <= COUPLE_STILL_SD radii in x and y). Kettlebell clips gave circles on
+# the lifter's hips/thighs and on the floor that pass the per-frame checks.
+COUPLE_INLIER_R = 0.5
+COUPLE_MIN_INLIERS = 0.6
+COUPLE_MOVE_R = 1.0
+COUPLE_MIN_CORR = 0.8
+COUPLE_ABOVE_R = 0.75
+COUPLE_STILL_S = 1.0
+COUPLE_STILL_SD = 0.25
 # The bar is "at rest" within this share of the plate diameter of its lowest / highest level.
 REST_TOL_DIAM = 0.03
 # Peak bar speed: displacement over this long a window (s).
@@ -176,6 +196,7 @@ class BarTracker(FrameAnalyzer):
         self._diffs: list[float] = []
         self._cuts: set[int] = set()   # frame indices where a new shot starts
         self._size = None if info is None else (info.width, info.height)
+        self._info = info
 
     # ------------------------------------------------------------------ per frame
     def _torso(self, kp) -> float | None:
@@ -371,7 +392,9 @@ class BarTracker(FrameAnalyzer):
     # ------------------------------------------------------------------ whole track
     def finish(self, values: list, keypoints_xy: np.ndarray) -> list:
         frames = self._frame_indices if len(self._frame_indices) == len(values) else list(range(len(values)))
-        return smooth_track(values, frames, cuts=self._cuts)
+        fps = getattr(self._info, "fps", None) or 30.0
+        out = smooth_track(values, frames, cuts=self._cuts)
+        return drop_uncoupled_tracks(out, keypoints_xy, frames, fps)
 
 
 def _rts_segment(t: np.ndarray, z: np.ndarray, sig: np.ndarray, q: float) -> np.ndarray:
@@ -504,6 +527,75 @@ def smooth_track(values: list, frame_index, cuts=()) -> list:
             if t[q] - t[p] > max_gap:
                 for i in range(p + 1, q):
                     out[i] = None
+    return out
+
+
+def _tracks(values: list) -> list[list[int]]:
+    """Runs of samples with a position, split where the tracker saw a shot cut."""
+    runs, cur = [], []
+    for i, v in enumerate(values):
+        has = isinstance(v, dict) and v.get("x") is not None
+        if not has or (v.get("cut") and cur):
+            if cur:
+                runs.append(cur)
+            cur = [i] if has else []
+        else:
+            cur.append(i)
+    if cur:
+        runs.append(cur)
+    return runs
+
+
+def hand_coupling(values: list, keypoints_xy: np.ndarray, frame_index, fps: float, idx: list[int]) -> str | None:
+    """None when the track (sample indices idx of `values`) moves with the hands like a
+    barbell plate, else why not (see COUPLE_*)."""
+    kp = np.asarray(keypoints_xy, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        wr = np.nanmean(kp[idx][:, [KP["r_wrist"], KP["l_wrist"]], :], axis=1)
+    p = np.array([[values[i]["x"], values[i]["y"]] for i in idx], float)
+    r = float(np.median([values[i]["r"] for i in idx]))
+    ok = np.isfinite(wr[:, 1])
+    if ok.sum() < 3 or r <= 0:
+        return "too short to check against the hands"
+    p, wr = p[ok], wr[ok]
+    off = (p - wr) / r
+    inl = np.abs(off[:, 1] - np.median(off[:, 1])) <= COUPLE_INLIER_R
+    wy = wr[inl, 1]
+    move = float(np.ptp(wy)) / r if inl.sum() >= 3 else 0.0   # inliers: keypoint glitches are out
+    t = np.asarray(frame_index, dtype=float)
+    dur = (t[idx[-1]] - t[idx[0]]) / fps
+    if move >= COUPLE_MOVE_R:
+        if inl.mean() < COUPLE_MIN_INLIERS:
+            return f"its height follows the hands on only {inl.mean():.0%} of the samples"
+        corr = float(np.corrcoef(p[inl, 1], wy)[0, 1])
+        if not corr >= COUPLE_MIN_CORR:
+            return f"its height does not follow the hands (correlation {corr:.2f})"
+        low = inl & (wr[:, 1] >= np.percentile(wy, 75))
+        above = -float(np.median(off[low, 1]))
+        if above > COUPLE_ABOVE_R:
+            return f"it sits {above:.1f} plate radii above the hands where they are lowest"
+        return None
+    sd = np.std(off, axis=0)
+    if dur < COUPLE_STILL_S:
+        return f"the hands hardly move over its {dur:.1f} s, too short to tell"
+    if sd.max() > COUPLE_STILL_SD:
+        return f"its offset from the hands is not steady (sd {sd.max():.2f} plate radii)"
+    if -float(np.median(off[:, 1])) > COUPLE_ABOVE_R:
+        return "it sits above the hands"
+    return None
+
+
+def drop_uncoupled_tracks(values: list, keypoints_xy: np.ndarray, frame_index, fps: float) -> list:
+    """Replace every track (run of positions) that does not move with the hands by
+    {"dropped": reason} per sample: not a barbell plate (a kettlebell clip's hips, thighs or
+    floor; a circle on the body next to the bar)."""
+    out = list(values)
+    for idx in _tracks(values):
+        why = hand_coupling(values, keypoints_xy, frame_index, fps, idx)
+        if why is not None:
+            for i in idx:
+                out[i] = {"dropped": why}
     return out
 
 
@@ -640,7 +732,9 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         else:
             notes.append("no barbell found (no plate-sized circle near the hands): the wrists "
                          "stand in for the bar (a kettlebell or dumbbell lift has no plate)")
+        _note_dropped(values, notes)
         return out
+    _note_dropped(values, notes)
     if view == "front":
         notes.append("front view: plate detections are unreliable here; horizontal bar distances "
                      "are across the body, not along the lift")
@@ -649,7 +743,7 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
     if any(isinstance(v, dict) and v.get("edge") for v in values):
         notes.append("the plate reaches the frame border in some frames (partly out of frame): "
                      "those positions are less certain")
-    riv = [v.get("rivals", 0) for v in values if isinstance(v, dict)]
+    riv = [v.get("rivals", 0) for v in values if isinstance(v, dict) and v.get("x") is not None]
     if riv and np.mean([x > 0 for x in riv]) > 0.2:
         notes.append("other plate-sized circles near the hands (a second plate, a rack behind the "
                      "lifter): the one nearest the track was kept")
@@ -720,6 +814,13 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
     if not reps:
         notes.append("no reps counted: no per-rep bar figures")
     return out
+
+
+def _note_dropped(values: list, notes: list) -> None:
+    dropped = [v["dropped"] for v in values if isinstance(v, dict) and v.get("dropped")]
+    if dropped:
+        notes.append(f"{len(dropped)} sample(s) of plate-like circles were dropped as not a barbell "
+                     f"plate: they did not move with the hands (e.g. {dropped[0]})")
 
 
 def _facing(seq) -> int:

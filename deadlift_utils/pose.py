@@ -38,7 +38,8 @@ FRAME_FIELDS = {
            "Kalman-smoothed), 'r' (px plate radius), 'source': 'detected' (plate circle found) | "
            "'tracked' (template match) | 'smoothed' (short gap bridged, no measurement), 'edge': "
            "true when the plate reaches the frame border, 'rivals': other plate-sized circles near "
-           "the hands} or null (no plate: kettlebell, front view, out of frame)",
+           "the hands}, {'dropped': reason} (a circle track that did not move with the hands, so not "
+           "a barbell plate; no position) or null (no plate: kettlebell, front view, out of frame)",
 }
 
 
