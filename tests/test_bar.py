@@ -256,3 +256,28 @@ def test_smoother_splits_at_a_shot_cut():
     frames = np.arange(len(vals)) * 2
     out = smooth_track(vals, frames, cuts={int(frames[10])})
     assert abs(out[9]["x"] - 109.0) < 1.0 and abs(out[10]["x"] - 300.0) < 1.0
+
+
+def test_tracks_that_do_not_move_with_the_hands_are_dropped():
+    # A plate rising with the hands is kept; a circle that stays on the hips while the hands
+    # rise (a kettlebell clip's false plate), and a short track beside still hands, are dropped.
+    from deadlift_utils.bar import drop_uncoupled_tracks
+
+    n = 40
+    wy = np.concatenate([np.full(10, 300.0), np.linspace(300, 160, 20), np.full(10, 160.0)])
+    kps = np.full((n, 18, 2), np.nan)
+    kps[:, KP["r_wrist"]] = kps[:, KP["l_wrist"]] = np.stack([np.full(n, 200.0), wy], axis=1)
+    frames = np.arange(n) * 2
+    plate = [{"x": 203.0, "y": float(y + 8), "r": 40.0, "source": "detected"} for y in wy]
+    out = drop_uncoupled_tracks(plate, kps, frames, 30.0)
+    assert all(v.get("x") is not None for v in out)
+    hips = [{"x": 260.0, "y": 200.0 + 3 * np.sin(i), "r": 40.0, "source": "detected"} for i in range(n)]
+    out = drop_uncoupled_tracks(hips, kps, frames, 30.0)
+    assert all(v.get("x") is None and v.get("dropped") for v in out)
+    short = [None] * 30 + [{"x": 160.0, "y": 170.0, "r": 40.0, "source": "detected"}] * 5 + [None] * 5
+    out = drop_uncoupled_tracks(short, kps, frames, 30.0)
+    assert not any(isinstance(v, dict) and v.get("x") is not None for v in out)
+    seq = PoseSequence(keypoints_xy=kps, confidence=np.ones((n, 18)), frame_index=frames, time_s=frames / FPS,
+                       frame_extras={"bar": out})
+    notes = bar_summary(seq, [], view="side")["notes"]
+    assert "no barbell found" in notes[0] and "did not move with the hands" in notes[1]
