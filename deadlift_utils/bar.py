@@ -81,7 +81,8 @@ ROBUST_ITER = 3
 # correlation >= COUPLE_MIN_CORR over them, and the plate centre not more than
 # COUPLE_ABOVE_R radii above the wrists where the hands are lowest (the bar hangs from the
 # hands; a circle on the hips or thighs sits ~0.5-1 r above them; 45-degree views put the
-# wrist keypoints up to ~0.7 r below a real plate's centre). A track over which the hands hardly
+# wrist keypoints up to ~0.8 r below a real plate's centre). A still-hands track that just
+# continues a checked track of the same plate (the bar at rest before/after the pull) is kept. A track over which the hands hardly
 # move cannot show the coupling: it is kept only if it lasts >= COUPLE_STILL_S seconds with
 # the offset steady (sd <= COUPLE_STILL_SD radii in x and y). Kettlebell clips gave circles on
 # the lifter's hips/thighs and on the floor that pass the per-frame checks.
@@ -89,7 +90,7 @@ COUPLE_INLIER_R = 0.5
 COUPLE_MIN_INLIERS = 0.6
 COUPLE_MOVE_R = 1.0
 COUPLE_MIN_CORR = 0.8
-COUPLE_ABOVE_R = 0.75
+COUPLE_ABOVE_R = 1.0
 COUPLE_STILL_S = 1.0
 COUPLE_STILL_SD = 0.25
 # The bar is "at rest" within this share of the plate diameter of its lowest / highest level.
@@ -591,12 +592,31 @@ def drop_uncoupled_tracks(values: list, keypoints_xy: np.ndarray, frame_index, f
     {"dropped": reason} per sample: not a barbell plate (a kettlebell clip's hips, thighs or
     floor; a circle on the body next to the bar)."""
     out = list(values)
-    for idx in _tracks(values):
-        why = hand_coupling(values, keypoints_xy, frame_index, fps, idx)
-        if why is not None:
-            for i in idx:
-                out[i] = {"dropped": why}
+    tracks = _tracks(values)
+    why = [hand_coupling(values, keypoints_xy, frame_index, fps, idx) for idx in tracks]
+    t = np.asarray(frame_index, dtype=float)
+    kept = [idx for idx, w in zip(tracks, why) if w is None]
+    for idx, w in zip(tracks, why):
+        if w is None:
+            continue
+        if "hardly move" in w and any(_continues(values, t, fps, idx, k) for k in kept):
+            continue   # the plate at rest just before / after a checked pull of the same plate
+        for i in idx:
+            out[i] = {"dropped": w}
     return out
+
+
+def _continues(values, t, fps, idx, other) -> bool:
+    """Track idx (hands still) ends within COUPLE_STILL_S of track `other` (which passed the
+    check), at the same place (within one plate radius) and size (RADIUS_TOL): one plate,
+    broken by a short gap."""
+    for a, b in ((idx[-1], other[0]), (other[-1], idx[0])):
+        if 0 < t[b] - t[a] <= COUPLE_STILL_S * fps:
+            va, vb = values[a], values[b]
+            r = max(va["r"], vb["r"])
+            if math.hypot(va["x"] - vb["x"], va["y"] - vb["y"]) <= r and abs(va["r"] / vb["r"] - 1) <= RADIUS_TOL:
+                return True
+    return False
 
 
 def track_bar(video_path, seq, tracker: BarTracker | None = None) -> list:
