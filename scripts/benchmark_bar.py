@@ -87,6 +87,10 @@ def cost() -> dict:
     # as `python -m deadlift_utils analyze` runs it today (no tracker, no OpenAI call).
     from deadlift_utils.analyze import analyze_video
 
+    import shutil
+
+    # analyze reuses a pose file it finds in its output folder: start empty so it extracts.
+    shutil.rmtree(tmp / "analyze", ignore_errors=True)
     t0 = time.perf_counter()
     analyze_video(VIDEOS / COST_CLIP, tmp / "analyze", frame_stride=2, use_openai=False)
     total = time.perf_counter() - t0
