@@ -38,7 +38,12 @@ FRAME_FIELDS = {
              "torso length, same sign; 'contour': [[x_px, y_px], ...] 13 points along the back, "
              "hip end first; 'chord': [[x_px, y_px], [x_px, y_px]]; 'torso_px': shoulder-hip "
              "distance in px}",
-    "bar": "barbell plate tracking: {'x', 'y' (px, plate centre), 'r' (px radius), ...}",
+    "bar": "barbell plate tracking (bar.BarTracker): {'x', 'y' (px, plate centre = the bar, "
+           "Kalman-smoothed), 'r' (px plate radius), 'source': 'detected' (plate circle found) | "
+           "'tracked' (template match) | 'smoothed' (short gap bridged, no measurement), 'edge': "
+           "true when the plate reaches the frame border, 'rivals': other plate-sized circles near "
+           "the hands}, {'dropped': reason} (a circle track that did not move with the hands, so not "
+           "a barbell plate; no position) or null (no plate: kettlebell, front view, out of frame)",
 }
 
 

@@ -1,0 +1,916 @@
+"""Bar path and bar speed: track the barbell's plate, not only the body.
+
+Side and 45-degree views show the plate as a large circle (an ellipse at 45 degrees) whose
+centre is the bar. `BarTracker` runs during extraction (a `FrameAnalyzer`, so the frame is
+decoded once): on every sampled frame it looks for a circle of plate size near the lifter's
+hands (the bar is in the hands from lift-off to lockout), follows the plate by template
+matching when the circle is not found, and in `finish` smooths the track with a
+constant-velocity Kalman filter (forward filter + Rauch-Tung-Striebel smoother). Gaps longer
+than `MAX_GAP_FRAMES` video frames are never bridged.
+
+Per sampled frame it writes (pose JSON field "bar", `seq.frame_extras["bar"]`) either None
+or {"x", "y": plate centre (px, full-size frame), "r": plate radius (px), "source":
+"detected" (a circle was found) | "tracked" (template match from the last circle) |
+"smoothed" (no measurement: a short gap bridged by the smoother), "edge": true when the
+plate reaches the frame border (only when true), "rivals": number of other plate-sized circles
+seen near the hands (only when > 0)}, or {"dropped": reason} where a track was found but
+did not move with the hands like a barbell plate (see `drop_uncoupled_tracks`; no position).
+
+Analysis helpers (called by analyze): `bar_summary`, `bar_offset_series`, `draw_bar_path`,
+`plot_bar_speed`. Units: centimetres and m/s when the scale is known (a standard plate is
+PLATE_DIAMETER_CM across: assumed, not measured), otherwise torso lengths (and per second).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .extract import FrameAnalyzer
+from .keypoints import KP, hip_centre, shoulder_centre, torso_length
+
+# A standard competition / bumper plate (IWF, IPF 20-25 kg plates): 45 cm across. Assumed.
+PLATE_DIAMETER_CM = 45.0
+# Plate radius as a share of the lifter's torso length (shoulder-hip, ~50 cm on adults, so a
+# 45 cm plate is ~0.45); the range allows for short and long torsos and 45-degree ellipses.
+PLATE_RADIUS_TORSO = (0.25, 0.80)
+PLATE_RADIUS_TORSO_TYPICAL = 0.45
+# The plate centre (the bar) lies within this many torso lengths of the hands.
+HAND_RADIUS_TORSO = 0.55
+# Hough works on the search window scaled so the expected plate radius is about this many px.
+WORK_RADIUS_PX = 26.0
+# Hough candidates scored per frame; a circle whose radius is off the track's median radius
+# by more than RADIUS_TOL (share) is another object (the hub, a rack plate, a knee).
+MAX_CIRCLES = 30
+RADIUS_TOL = 0.2
+# Share of rim points with a strong radial gradient below which a circle is not a plate.
+MIN_RIM_SUPPORT = 0.35
+LOCK_RIM_SUPPORT = 0.5
+# The plate centre lies within this many plate radii of the wrists' line (in a side view the
+# plate hides the hands and the wrist keypoints land above the bar, inside the disc).
+WRIST_MAX_R = 1.3
+# Shot cut: a thumbnail's mean absolute change (0-255) above CUT_MIN_DIFF and above
+# CUT_RELATIVE x the clip's median change between samples (as trust.ShotCutAnalyzer).
+CUT_MIN_DIFF = 27.0
+CUT_RELATIVE = 4.0
+# Template tracking: the lowest normalised correlation that counts, and how many sampled
+# frames in a row may be tracked without a fresh circle.
+TRACK_MIN_SCORE = 0.55
+MAX_TRACKED_SAMPLES = 8
+# The smoother never bridges a gap (no measurement) longer than this many video frames.
+MAX_GAP_FRAMES = 6
+# Kalman filter: measurement noise (share of the plate radius) by source, and the process
+# noise (acceleration spectral density, plate radii per frame^2).
+MEAS_SIGMA_R = {"detected": 0.05, "tracked": 0.10}
+ACCEL_SIGMA_R = 0.04
+# A measurement further than this (Mahalanobis, squared) from the prediction is an outlier.
+GATE_CHI2 = 25.0
+# Robust smoothing: measurements further than ROBUST_R plate radii from the smoothed path get
+# their noise inflated ROBUST_INFLATE times, and the segment is smoothed again (ROBUST_ITER times).
+ROBUST_R = 0.12
+ROBUST_INFLATE = 8.0
+ROBUST_ITER = 3
+# Track-level check (finish): a barbell plate moves rigidly with the hands, so over a track the
+# plate centre's height follows the wrists' (plate y = wrist y + a constant offset). Samples
+# whose offset is within COUPLE_INLIER_R plate radii of the track's median offset are inliers
+# (the wrist keypoints glitch when the plate hides the hands); a track whose inlier wrists
+# rise and fall by >= COUPLE_MOVE_R radii must have >= COUPLE_MIN_INLIERS inliers, a height
+# correlation >= COUPLE_MIN_CORR over them, and the plate centre not more than
+# COUPLE_ABOVE_R radii above the wrists where the hands are lowest (the bar hangs from the
+# hands; a circle on the hips or thighs sits ~0.5-1 r above them; 45-degree views put the
+# wrist keypoints up to ~0.8 r below a real plate's centre). A still-hands track that just
+# continues a checked track of the same plate (the bar at rest before/after the pull) is kept. A track over which the hands hardly
+# move cannot show the coupling: it is kept only if it lasts >= COUPLE_STILL_S seconds with
+# the offset steady (sd <= COUPLE_STILL_SD radii in x and y). Kettlebell clips gave circles on
+# the lifter's hips/thighs and on the floor that pass the per-frame checks.
+COUPLE_INLIER_R = 0.5
+COUPLE_MIN_INLIERS = 0.6
+COUPLE_MOVE_R = 1.0
+COUPLE_MIN_CORR = 0.8
+COUPLE_ABOVE_R = 1.0
+COUPLE_STILL_S = 1.0
+COUPLE_STILL_SD = 0.25
+# The bar is "at rest" within this share of the plate diameter of its lowest / highest level.
+REST_TOL_DIAM = 0.03
+# Peak bar speed: displacement over this long a window (s).
+PEAK_WINDOW_S = 0.2
+# Share of pull frames with a bar position below which the bar is not used for the rules.
+MIN_TRACKED_SHARE = 0.6
+
+
+def _wrists(kp: np.ndarray) -> np.ndarray | None:
+    """(n, 2) the visible wrists (n = 1 or 2), or None."""
+    w = kp[[KP["r_wrist"], KP["l_wrist"]], :2]
+    ok = np.isfinite(w[:, 0])
+    return w[ok] if ok.any() else None
+
+
+def _dist_to_segment(p: np.ndarray, ends: np.ndarray) -> float:
+    """Distance (px) from point p (2,) to the segment between the wrists ends (n, 2), n = 1 or 2."""
+    a, b = ends[0], ends[-1]
+    ab = b - a
+    L2 = float(ab @ ab)
+    u = 0.0 if L2 == 0 else min(1.0, max(0.0, float((p - a) @ ab) / L2))
+    return float(np.linalg.norm(p - (a + u * ab)))
+
+
+def _rim_support(gx, gy, mag, strong, cx, cy, r, n=48) -> float:
+    """Share of n rim points (inside the image) of circle (cx, cy, r) where the gradient is
+    strong (> 0.5 * strong) and radial (|cos| > 0.7), looking 1 px either side of the rim.
+    Fewer than half the rim points inside the image gives 0."""
+    h, w = mag.shape
+    ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    c, sn = np.cos(ang), np.sin(ang)
+    best = np.zeros(n)
+    inside_any = np.zeros(n, dtype=bool)
+    for dr in (-1.0, 0.0, 1.0):
+        xs = np.round(cx + (r + dr) * c).astype(int)
+        ys = np.round(cy + (r + dr) * sn).astype(int)
+        inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+        inside_any |= inside
+        xi, yi = np.clip(xs, 0, w - 1), np.clip(ys, 0, h - 1)
+        m = mag[yi, xi]
+        radial = np.abs(gx[yi, xi] * c + gy[yi, xi] * sn) / np.maximum(m, 1e-6)
+        ok = inside & (m > 0.5 * strong) & (radial > 0.7)
+        best = np.maximum(best, ok)
+    if inside_any.sum() < n / 2:
+        return 0.0
+    return float(best[inside_any].mean())
+
+
+def _refine_circle(gx, gy, strong, cx, cy, r, n=64) -> tuple[float, float, float] | None:
+    """Sub-pixel circle (cx, cy, r) fitted (least squares) to the strongest radial edge on
+    each of n rays within 3 px of the Hough circle's rim; None when fewer than half the rays
+    find an edge or the fit moves far from the Hough circle (then keep the Hough circle)."""
+    ang = np.linspace(0, 2 * np.pi, n, endpoint=False).astype(np.float32)
+    dr = np.arange(-3.0, 3.01, 0.5, dtype=np.float32)
+    c, sn = np.cos(ang)[:, None], np.sin(ang)[:, None]
+    rad = (r + dr)[None, :]
+    mx, my = (cx + rad * c).astype(np.float32), (cy + rad * sn).astype(np.float32)
+    sx = cv2.remap(gx, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    sy = cv2.remap(gy, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    g = np.abs(sx * c + sy * sn)
+    k = np.argmax(g, axis=1)
+    ok = g[np.arange(n), k] > 0.5 * strong
+    if ok.sum() < n / 2:
+        return None
+    px, py = mx[np.arange(n), k][ok].astype(float), my[np.arange(n), k][ok].astype(float)
+    A = np.stack([px, py, np.ones_like(px)], axis=1)
+    sol, *_ = np.linalg.lstsq(A, px ** 2 + py ** 2, rcond=None)
+    fx, fy = sol[0] / 2, sol[1] / 2
+    fr2 = sol[2] + fx ** 2 + fy ** 2
+    if fr2 <= 0:
+        return None
+    fr = math.sqrt(fr2)
+    if math.hypot(fx - cx, fy - cy) > 0.15 * r or abs(fr / r - 1) > 0.15:
+        return None
+    return float(fx), float(fy), float(fr)
+
+
+class BarTracker(FrameAnalyzer):
+    """Plate detection (Hough circles near the hands) + template tracking + Kalman smoothing.
+
+    analyze(frame_index, frame_bgr, person) -> {"x", "y", "r", "source", ...} or None (raw);
+    finish(values, keypoints_xy) -> the smoothed list (see the module docstring).
+    """
+
+    name = "bar"
+
+    def __init__(self):
+        self.start(None, None)
+
+    def start(self, video_path, info) -> None:
+        self._torso_px: list[float] = []
+        self._last = None              # last raw measurement dict
+        self._last_frame = None        # frame index of the last measurement
+        self._template = None          # (patch gray at work scale, scale)
+        self._tracked_run = 0
+        self._radius_hist: list[float] = []
+        self._frame_indices: list[int] = []
+        self._last_detected = None     # frame index of the last detected circle
+        self._prev = None              # (frame index, (2,) position) before the last one
+        self._support = 0.0
+        self._thumb = None             # previous sample's thumbnail (shot cuts)
+        self._diffs: list[float] = []
+        self._cuts: set[int] = set()   # frame indices where a new shot starts
+        self._size = None if info is None else (info.width, info.height)
+        self._info = info
+
+    # ------------------------------------------------------------------ per frame
+    def _torso(self, kp) -> float | None:
+        tl = float(torso_length(kp[None, :, :2])[0]) if kp is not None else float("nan")
+        if np.isfinite(tl) and tl > 0:
+            self._torso_px.append(tl)
+            self._torso_px = self._torso_px[-60:]
+        if not self._torso_px:
+            return None
+        return float(np.percentile(self._torso_px, 90))
+
+    def _radius_range(self, torso_px: float | None) -> tuple[float, float]:
+        if len(self._radius_hist) >= 3:
+            r = float(np.median(self._radius_hist[-15:]))
+            return (1 - RADIUS_TOL) * r, (1 + RADIUS_TOL) * r
+        return PLATE_RADIUS_TORSO[0] * torso_px, PLATE_RADIUS_TORSO[1] * torso_px
+
+    def _shot_cut(self, frame_bgr) -> bool:
+        """A new shot starts here: the whole frame changed at once (a thumbnail's mean
+        absolute change above CUT_MIN_DIFF and CUT_RELATIVE x the clip's typical change)."""
+        h, w = frame_bgr.shape[:2]
+        step = max(1, w // 64)
+        thumb = frame_bgr[::step, ::step].astype(np.int16)   # a strided view: no resize cost
+        prev, self._thumb = self._thumb, thumb
+        if prev is None or prev.shape != thumb.shape:
+            return False
+        diff = float(np.abs(thumb - prev).mean())
+        typical = float(np.median(self._diffs)) if len(self._diffs) >= 3 else 0.0
+        self._diffs.append(diff)
+        return diff > max(CUT_MIN_DIFF, CUT_RELATIVE * typical)
+
+    def _reset(self) -> None:
+        """Forget the plate (after a shot cut: another position, maybe another zoom)."""
+        self._last = self._last_frame = self._template = self._last_detected = self._prev = None
+        self._tracked_run = 0
+        self._radius_hist = []
+
+    def analyze(self, frame_index: int, frame_bgr: np.ndarray, person):
+        self._frame_indices.append(int(frame_index))
+        if self._shot_cut(frame_bgr):
+            self._cuts.add(int(frame_index))
+            self._reset()
+        h, w = frame_bgr.shape[:2]
+        kp = None if person is None else np.asarray(person.keypoints, dtype=float)
+        torso_px = self._torso(kp)
+        wrists = None if kp is None else _wrists(kp)
+        if torso_px is None:
+            return None
+        if self._last_detected is not None and frame_index - self._last_detected > 2 * MAX_GAP_FRAMES:
+            self._reset()   # the plate was lost: re-acquire it at any plausible size
+        rmin, rmax = self._radius_range(torso_px)
+        # Where to look: around the hands, or around the last plate when the hands are lost.
+        if wrists is not None:
+            centre = wrists.mean(axis=0)
+        elif self._last is not None and frame_index - self._last_frame <= MAX_GAP_FRAMES:
+            centre = np.array([self._last["x"], self._last["y"]])
+        else:
+            return None
+        reach = HAND_RADIUS_TORSO * torso_px + rmax
+        x0, x1 = int(max(0, centre[0] - reach)), int(min(w, centre[0] + reach))
+        y0, y1 = int(max(0, centre[1] - reach)), int(min(h, centre[1] + reach))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        s = min(1.0, WORK_RADIUS_PX / ((rmin + rmax) / 2))
+        roi = cv2.cvtColor(frame_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+        if s < 1:
+            roi = cv2.resize(roi, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        roi = cv2.GaussianBlur(roi, (5, 5), 1.2)
+        found = self._detect(roi, s, (x0, y0), rmin, rmax, wrists, (w, h), frame_index, torso_px)
+        if found is not None:
+            if int(frame_index) in self._cuts:
+                found["cut"] = True
+            self._remember(roi, s, (x0, y0), found, frame_index)
+            self._tracked_run = 0
+            return found
+        tracked = self._track(frame_bgr, frame_index, wrists)
+        if tracked is not None:
+            self._tracked_run += 1
+            self._last, self._last_frame = tracked, frame_index
+        return tracked
+
+    def _detect(self, roi, s, origin, rmin, rmax, wrists, size, frame_index, torso_px):
+        """The plate among the Hough circles of the (work-scale) ROI, or None.
+
+        Each circle is scored by its rim support (share of rim points with a strong radial
+        gradient: a real plate's rim is a whole circle, a knee or a shadow gives an arc);
+        circles of the wrong size for this track, or whose centre is far from the wrists'
+        line (the bar is in the hands), are rejected; the rest prefer the wrists and the
+        last plate position.
+        """
+        minr, maxr = max(4, int(rmin * s)), max(6, int(math.ceil(rmax * s)))
+        circles = cv2.HoughCircles(roi, cv2.HOUGH_GRADIENT, dp=1, minDist=max(3, minr // 3),
+                                   param1=100, param2=18, minRadius=minr, maxRadius=maxr)
+        if circles is None:
+            return None
+        gx = cv2.Sobel(roi, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(roi, cv2.CV_32F, 0, 1, ksize=3)
+        mag = np.hypot(gx, gy)
+        strong = max(float(np.percentile(mag, 90)), 8.0)
+        r_track = float(np.median(self._radius_hist[-15:])) if len(self._radius_hist) >= 3 else None
+        recent = self._last is not None and frame_index - self._last_frame <= MAX_GAP_FRAMES
+        expected = self._predict(frame_index) if recent else None
+        cands = []
+        for cx, cy, r in circles[0][:MAX_CIRCLES]:
+            x, y, rr = origin[0] + cx / s, origin[1] + cy / s, r / s
+            if r_track is not None and abs(rr / r_track - 1) > RADIUS_TOL:
+                continue
+            d = _dist_to_segment(np.array([x, y]), wrists) / rr if wrists is not None else 0.0
+            if d > WRIST_MAX_R:
+                continue
+            support = _rim_support(gx, gy, mag, strong, cx, cy, r)
+            if support < MIN_RIM_SUPPORT:
+                continue
+            # A plate is ~PLATE_RADIUS_TORSO_TYPICAL torso lengths in radius (45 cm on a ~50 cm torso).
+            size_off = abs(math.log(rr / (PLATE_RADIUS_TORSO_TYPICAL * torso_px)))
+            score = support - 0.25 * max(0.0, d - 0.5) - 0.5 * size_off
+            if recent:
+                jump = float(np.hypot(x - expected[0], y - expected[1])) / max(self._last["r"], 1)
+                score -= 0.4 * min(jump, 1.5)
+            cands.append((score, x, y, rr, support, cx, cy, r))
+        if not cands:
+            return None
+        cands.sort(reverse=True)
+        _, x, y, rr, support, cx, cy, r = cands[0]
+        fit = _refine_circle(gx, gy, strong, cx, cy, r)
+        if fit is not None:
+            x, y = origin[0] + fit[0] / s, origin[1] + fit[1] / s
+        # Concentric circles (the rim and the hub of one plate) are one plate: keep the largest.
+        same = [c for c in cands if np.hypot(c[1] - x, c[2] - y) < 0.25 * rr]
+        rr = max(c[3] for c in same)
+        rivals = sum(1 for c in cands if np.hypot(c[1] - x, c[2] - y) > 1.5 * rr)
+        out = {"x": round(float(x), 1), "y": round(float(y), 1), "r": round(float(rr), 1), "source": "detected"}
+        if x - rr < 0 or y - rr < 0 or x + rr > size[0] or y + rr > size[1]:
+            out["edge"] = True
+        if rivals:
+            out["rivals"] = int(rivals)
+        self._support = support
+        return out
+
+    def _predict(self, frame_index) -> np.ndarray:
+        """Where the plate should be now: the last position moved on at the velocity between
+        the last two positions (constant velocity)."""
+        p = np.array([self._last["x"], self._last["y"]], float)
+        if self._prev is not None and self._last_frame > self._prev[0]:
+            v = (p - self._prev[1]) / (self._last_frame - self._prev[0])
+            p = p + v * (frame_index - self._last_frame)
+        return p
+
+    def _remember(self, roi, s, origin, found, frame_index):
+        if self._last is not None and self._last_frame is not None:
+            self._prev = (self._last_frame, np.array([self._last["x"], self._last["y"]], float))
+        # Only clear plates set the track's radius (a doubtful first circle must not lock it).
+        if self._support >= LOCK_RIM_SUPPORT:
+            self._radius_hist.append(found["r"])
+        self._last_detected = frame_index
+        self._last, self._last_frame = found, frame_index
+        cx, cy, r = (found["x"] - origin[0]) * s, (found["y"] - origin[1]) * s, found["r"] * s
+        a = int(round(0.8 * r))
+        x, y = int(round(cx)), int(round(cy))
+        if y - a >= 0 and x - a >= 0 and y + a < roi.shape[0] and x + a < roi.shape[1]:
+            self._template = (roi[y - a:y + a + 1, x - a:x + a + 1].copy(), s)
+        else:
+            self._template = None
+
+    def _track(self, frame_bgr, frame_index, wrists=None):
+        if (self._template is None or self._last is None or self._tracked_run >= MAX_TRACKED_SAMPLES
+                or frame_index - self._last_frame > MAX_GAP_FRAMES):
+            return None
+        tpl, s = self._template
+        h, w = frame_bgr.shape[:2]
+        r = self._last["r"]
+        reach = 1.0 * r + tpl.shape[0] / (2 * s)
+        x0, x1 = int(max(0, self._last["x"] - reach)), int(min(w, self._last["x"] + reach))
+        y0, y1 = int(max(0, self._last["y"] - reach)), int(min(h, self._last["y"] + reach))
+        roi = cv2.cvtColor(frame_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+        roi = cv2.resize(roi, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else roi
+        roi = cv2.GaussianBlur(roi, (5, 5), 1.2)
+        if roi.shape[0] <= tpl.shape[0] or roi.shape[1] <= tpl.shape[1]:
+            return None
+        res = cv2.matchTemplate(roi, tpl, cv2.TM_CCOEFF_NORMED)
+        _, score, _, loc = cv2.minMaxLoc(res)
+        if score < TRACK_MIN_SCORE:
+            return None
+        x = x0 + (loc[0] + tpl.shape[1] / 2) / s
+        y = y0 + (loc[1] + tpl.shape[0] / 2) / s
+        if wrists is not None and _dist_to_segment(np.array([x, y]), wrists) > WRIST_MAX_R * r:
+            return None   # the template slid off the bar (onto the background)
+        out = {"x": round(float(x), 1), "y": round(float(y), 1), "r": self._last["r"], "source": "tracked"}
+        if x - r < 0 or y - r < 0 or x + r > w or y + r > h:
+            out["edge"] = True
+        return out
+
+    # ------------------------------------------------------------------ whole track
+    def finish(self, values: list, keypoints_xy: np.ndarray) -> list:
+        frames = self._frame_indices if len(self._frame_indices) == len(values) else list(range(len(values)))
+        fps = getattr(self._info, "fps", None) or 30.0
+        out = smooth_track(values, frames, cuts=self._cuts)
+        return drop_uncoupled_tracks(out, keypoints_xy, frames, fps)
+
+
+def _rts_segment(t: np.ndarray, z: np.ndarray, sig: np.ndarray, q: float) -> np.ndarray:
+    """Constant-velocity Kalman filter + RTS smoother on one segment.
+
+    t (n,) frame indices (increasing), z (n, 2) measurements (NaN = none), sig (n,) their
+    standard deviation (px), q acceleration noise (px/frame^2). Returns (n, 2) smoothed
+    positions and a (n,) bool of measurements rejected by the gate.
+    """
+    n = len(t)
+    xs, Ps, xp, Pp = np.zeros((n, 4)), np.zeros((n, 4, 4)), np.zeros((n, 4)), np.zeros((n, 4, 4))
+    Fs = np.zeros((n, 4, 4))
+    H = np.array([[1, 0, 0, 0], [0, 1, 0, 0]], float)
+    rejected = np.zeros(n, dtype=bool)
+    first = int(np.flatnonzero(np.isfinite(z[:, 0]))[0])
+    x = np.array([z[first, 0], z[first, 1], 0.0, 0.0])
+    P = np.diag([sig[first] ** 2, sig[first] ** 2, (5 * sig[first]) ** 2 + 100.0, (5 * sig[first]) ** 2 + 100.0])
+    prev_t = t[0]
+    for i in range(n):
+        dt = float(t[i] - prev_t)
+        F = np.array([[1, 0, dt, 0], [0, 1, 0, dt], [0, 0, 1, 0], [0, 0, 0, 1]], float)
+        G = np.array([[dt ** 2 / 2, 0], [0, dt ** 2 / 2], [dt, 0], [0, dt]])
+        Q = G @ G.T * q ** 2 if dt > 0 else np.zeros((4, 4))
+        if i > 0:
+            x, P = F @ x, F @ P @ F.T + Q
+        Fs[i], xp[i], Pp[i] = F, x, P
+        prev_t = t[i]
+        if np.isfinite(z[i, 0]):
+            R = np.eye(2) * sig[i] ** 2
+            S = H @ P @ H.T + R
+            innov = z[i] - H @ x
+            if i > first and float(innov @ np.linalg.solve(S, innov)) > GATE_CHI2:
+                rejected[i] = True
+            else:
+                K = P @ H.T @ np.linalg.inv(S)
+                x = x + K @ innov
+                P = (np.eye(4) - K @ H) @ P
+        xs[i], Ps[i] = x, P
+    out = xs.copy()
+    for i in range(n - 2, -1, -1):
+        C = Ps[i] @ Fs[i + 1].T @ np.linalg.inv(Pp[i + 1])
+        out[i] = xs[i] + C @ (out[i + 1] - xp[i + 1])
+        Ps[i] = Ps[i] + C @ (Ps[i + 1] - Pp[i + 1]) @ C.T
+    return out[:, :2], rejected
+
+
+def smooth_track(values: list, frame_index, cuts=()) -> list:
+    """Kalman-smooth raw per-sample bar measurements (dicts or None) at video frames
+    `frame_index`; returns the list written to the pose JSON (see the module docstring).
+
+    A segment ends at a shot cut (`cuts`: video frame indices where a new shot starts), at a
+    gap longer than MAX_GAP_FRAMES frames or at a jump the gate rejects
+    twice in a row (a shot cut, another plate); gaps inside a segment are filled ("smoothed"),
+    outliers are dropped, positions before the first and after the last measurement of a
+    segment are not extrapolated.
+    """
+    n = len(values)
+    t = np.asarray(frame_index, dtype=float)
+    meas = [i for i, v in enumerate(values) if isinstance(v, dict) and v.get("x") is not None]
+    out: list = [None] * n
+    if not meas:
+        return out
+    # Segments: runs of measurements whose gaps stay within MAX_GAP_FRAMES.
+    # Neighbouring samples always connect (a frame_stride above MAX_GAP_FRAMES is no gap).
+    stride = float(np.min(np.diff(t))) if n > 1 else 1.0
+    max_gap = max(MAX_GAP_FRAMES, stride)
+    segments, cur = [], [meas[0]]
+    cut_at = np.isin(t, np.asarray(sorted(cuts), dtype=float))
+    for i in meas[1:]:
+        if t[i] - t[cur[-1]] > max_gap or cut_at[cur[-1] + 1:i + 1].any():
+            segments.append(cur)
+            cur = [i]
+        else:
+            cur.append(i)
+    segments.append(cur)
+    queue = list(segments)
+    while queue:
+        seg = queue.pop(0)
+        if len(seg) < 2:
+            continue   # a lone detection is not a track
+        a, b = seg[0], seg[-1]
+        idx = np.arange(a, b + 1)
+        z = np.full((len(idx), 2), np.nan)
+        sig = np.ones(len(idx))
+        r_med = float(np.median([values[i]["r"] for i in seg]))
+        for i in seg:
+            z[i - a] = values[i]["x"], values[i]["y"]
+            sig[i - a] = MEAS_SIGMA_R.get(values[i].get("source"), 0.1) * r_med
+        sig[~np.isfinite(z[:, 0])] = r_med
+        pos, rejected = _rts_segment(t[idx], z, sig, ACCEL_SIGMA_R * r_med)
+        # Robust pass: a measurement off the smoothed path by more than ROBUST_R plate radii
+        # while its neighbours agree with the path is a wrong circle (an inner ring, a
+        # background arc, a template slid off), not the plate; down-weight it and smooth again
+        # (a short run of such circles can pull the Kalman path without being gated).
+        base_sig = sig.copy()
+        for _ in range(ROBUST_ITER):
+            res = np.hypot(*(z - pos).T) / r_med
+            bad = np.isfinite(res) & (res > ROBUST_R)
+            if not bad.any():
+                break
+            sig = np.where(bad, base_sig * ROBUST_INFLATE, base_sig)
+            pos, rejected = _rts_segment(t[idx], z, sig, ACCEL_SIGMA_R * r_med)
+        # Two rejected measurements in a row: the track jumped (shot cut); split there.
+        rej = set((np.flatnonzero(rejected) + a).tolist())
+        pos_in_seg = {i: k for k, i in enumerate(seg)}
+        split = next((i for i in sorted(rej) if pos_in_seg[i] + 1 < len(seg) and seg[pos_in_seg[i] + 1] in rej), None)
+        if split is not None:
+            queue[:0] = [[i for i in seg if i < split], [i for i in seg if i >= split]]
+            continue
+        radii = np.array([values[i]["r"] if i in seg and not rejected[i - a] else np.nan for i in idx], float)
+        for k, i in enumerate(idx):
+            v = values[i] if isinstance(values[i], dict) else None
+            if v is not None and rejected[k]:
+                v = None
+            lo, hi = max(0, k - 7), min(len(idx), k + 8)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                r = float(np.nanmedian(radii[lo:hi]))
+            if not np.isfinite(r):
+                r = r_med
+            rec = {"x": round(float(pos[k, 0]), 1), "y": round(float(pos[k, 1]), 1), "r": round(r, 1),
+                   "source": v["source"] if v is not None else "smoothed"}
+            for key in ("edge", "rivals", "cut"):
+                if v is not None and v.get(key):
+                    rec[key] = v[key]
+            out[i] = rec
+        # Rejected outliers can leave a gap too long to bridge: no invented positions there.
+        kept = [i for i in seg if not rejected[i - a]]
+        for p, q in zip(kept[:-1], kept[1:]):
+            if t[q] - t[p] > max_gap:
+                for i in range(p + 1, q):
+                    out[i] = None
+    return out
+
+
+def _tracks(values: list) -> list[list[int]]:
+    """Runs of samples with a position, split where the tracker saw a shot cut."""
+    runs, cur = [], []
+    for i, v in enumerate(values):
+        has = isinstance(v, dict) and v.get("x") is not None
+        if not has or (v.get("cut") and cur):
+            if cur:
+                runs.append(cur)
+            cur = [i] if has else []
+        else:
+            cur.append(i)
+    if cur:
+        runs.append(cur)
+    return runs
+
+
+def hand_coupling(values: list, keypoints_xy: np.ndarray, frame_index, fps: float, idx: list[int]) -> str | None:
+    """None when the track (sample indices idx of `values`) moves with the hands like a
+    barbell plate, else why not (see COUPLE_*)."""
+    kp = np.asarray(keypoints_xy, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        wr = np.nanmean(kp[idx][:, [KP["r_wrist"], KP["l_wrist"]], :], axis=1)
+    p = np.array([[values[i]["x"], values[i]["y"]] for i in idx], float)
+    r = float(np.median([values[i]["r"] for i in idx]))
+    ok = np.isfinite(wr[:, 1])
+    if ok.sum() < 3 or r <= 0:
+        return "too short to check against the hands"
+    p, wr = p[ok], wr[ok]
+    off = (p - wr) / r
+    inl = np.abs(off[:, 1] - np.median(off[:, 1])) <= COUPLE_INLIER_R
+    wy = wr[inl, 1]
+    move = float(np.ptp(wy)) / r if inl.sum() >= 3 else 0.0   # inliers: keypoint glitches are out
+    t = np.asarray(frame_index, dtype=float)
+    dur = (t[idx[-1]] - t[idx[0]]) / fps
+    if move >= COUPLE_MOVE_R:
+        if inl.mean() < COUPLE_MIN_INLIERS:
+            return f"its height follows the hands on only {inl.mean():.0%} of the samples"
+        corr = float(np.corrcoef(p[inl, 1], wy)[0, 1])
+        if not corr >= COUPLE_MIN_CORR:
+            return f"its height does not follow the hands (correlation {corr:.2f})"
+        low = inl & (wr[:, 1] >= np.percentile(wy, 75))
+        above = -float(np.median(off[low, 1]))
+        if above > COUPLE_ABOVE_R:
+            return f"it sits {above:.1f} plate radii above the hands where they are lowest"
+        return None
+    sd = np.std(off, axis=0)
+    if dur < COUPLE_STILL_S:
+        return f"the hands hardly move over its {dur:.1f} s, too short to tell"
+    if sd.max() > COUPLE_STILL_SD:
+        return f"its offset from the hands is not steady (sd {sd.max():.2f} plate radii)"
+    if -float(np.median(off[:, 1])) > COUPLE_ABOVE_R:
+        return "it sits above the hands"
+    return None
+
+
+def drop_uncoupled_tracks(values: list, keypoints_xy: np.ndarray, frame_index, fps: float) -> list:
+    """Replace every track (run of positions) that does not move with the hands by
+    {"dropped": reason} per sample: not a barbell plate (a kettlebell clip's hips, thighs or
+    floor; a circle on the body next to the bar)."""
+    out = list(values)
+    tracks = _tracks(values)
+    why = [hand_coupling(values, keypoints_xy, frame_index, fps, idx) for idx in tracks]
+    t = np.asarray(frame_index, dtype=float)
+    kept = [idx for idx, w in zip(tracks, why) if w is None]
+    for idx, w in zip(tracks, why):
+        if w is None:
+            continue
+        if "hardly move" in w and any(_continues(values, t, fps, idx, k) for k in kept):
+            continue   # the plate at rest just before / after a checked pull of the same plate
+        for i in idx:
+            out[i] = {"dropped": w}
+    return out
+
+
+def _continues(values, t, fps, idx, other) -> bool:
+    """Track idx (hands still) ends within COUPLE_STILL_S of track `other` (which passed the
+    check), at the same place (within one plate radius) and size (RADIUS_TOL): one plate,
+    broken by a short gap."""
+    for a, b in ((idx[-1], other[0]), (other[-1], idx[0])):
+        if 0 < t[b] - t[a] <= COUPLE_STILL_S * fps:
+            va, vb = values[a], values[b]
+            r = max(va["r"], vb["r"])
+            if math.hypot(va["x"] - vb["x"], va["y"] - vb["y"]) <= r and abs(va["r"] / vb["r"] - 1) <= RADIUS_TOL:
+                return True
+    return False
+
+
+def track_bar(video_path, seq, tracker: BarTracker | None = None) -> list:
+    """Run a BarTracker over the sampled frames of an existing PoseSequence (its smoothed
+    keypoints stand in for the raw ones), for pose files extracted without the "bar" field.
+    Returns the per-sample list (len(seq)) that extraction would have written.
+    """
+    from .estimators import Person
+    from .video import iter_frames, probe_video
+
+    tracker = tracker or BarTracker()
+    info = probe_video(video_path)
+    tracker.start(video_path, info)
+    wanted = {int(f): k for k, f in enumerate(seq.frame_index)}
+    stride = int(seq.frame_stride or 1)
+    values: list = [None] * len(seq)
+    seen = np.zeros(len(seq), dtype=bool)
+    for index, frame in iter_frames(video_path, stride):
+        k = wanted.get(int(index))
+        if k is None:
+            continue
+        kp = np.concatenate([seq.keypoints_xy[k], np.ones((len(seq.keypoints_xy[k]), 1))], axis=1)
+        values[k] = tracker.analyze(int(index), frame, Person(kp))
+        seen[k] = True
+    tracker._frame_indices = [int(f) for f in seq.frame_index]
+    return tracker.finish(values, seq.keypoints_xy)
+
+
+# ----------------------------------------------------------------------------- analysis
+
+def bar_positions(seq) -> tuple[np.ndarray, np.ndarray, list]:
+    """(T, 2) plate centre px (NaN = none), (T,) radius px (NaN = none), and the raw values
+    of seq.frame_extras["bar"] (a list of None when the pose file has no bar field)."""
+    values = list((getattr(seq, "frame_extras", None) or {}).get("bar") or [None] * len(seq))
+    if len(values) != len(seq):
+        raise ValueError(f"bar field has {len(values)} values for {len(seq)} frames; re-extract the video")
+    xy = np.full((len(seq), 2), np.nan)
+    r = np.full(len(seq), np.nan)
+    for k, v in enumerate(values):
+        if isinstance(v, dict) and v.get("x") is not None:
+            xy[k] = v["x"], v["y"]
+            r[k] = v.get("r", np.nan)
+    return xy, r, values
+
+
+def _torso_scale(seq) -> float:
+    tl = torso_length(np.asarray(seq.keypoints_xy, dtype=float))
+    tl = tl[np.isfinite(tl) & (tl > 0)]
+    return float(np.percentile(tl, 90)) if tl.size else float("nan")
+
+
+def _plate_scale(seq, xy, r, values) -> tuple[float | None, str]:
+    """Pixels per cm from the detected plate's diameter (PLATE_DIAMETER_CM assumed), or None
+    with the reason. Only circles fully inside the frame count."""
+    rr = np.array([v["r"] for v in values if isinstance(v, dict) and v.get("source") == "detected"
+                   and not v.get("edge")], float)
+    if rr.size < 5:
+        return None, "too few full plate detections to set the scale"
+    torso = _torso_scale(seq)
+    ratio = float(np.median(rr)) / torso if np.isfinite(torso) else float("nan")
+    if np.isfinite(ratio) and not (PLATE_RADIUS_TORSO[0] <= ratio <= PLATE_RADIUS_TORSO[1]):
+        return None, f"plate radius {ratio:.2f} torso lengths is not a standard plate's size"
+    return 2 * float(np.median(rr)) / PLATE_DIAMETER_CM, "ok"
+
+
+def bar_offset_series(seq, facing: int, scale_px: float) -> np.ndarray | None:
+    """(T,) bar (plate centre) ahead of mid-foot (ankle centre) in the facing direction, in
+    torso lengths of `scale_px` pixels (+ = ahead; rules.Signals.bar_offset's convention),
+    NaN where the bar or the ankles are missing. None when the pose file has no bar track
+    (no field, or no position at all): the caller falls back to the wrists."""
+    xy, _, _ = bar_positions(seq)
+    if not np.isfinite(xy[:, 0]).any() or not np.isfinite(scale_px) or scale_px <= 0:
+        return None
+    kp = np.asarray(seq.keypoints_xy, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ankle_x = np.nanmean(kp[:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
+    return (xy[:, 0] - ankle_x) * facing / scale_px
+
+
+def _concentric(y: np.ndarray, t: np.ndarray, a: int, b: int, tol_px: float) -> tuple[int, int] | None:
+    """Lift-off and lockout sample indices of the bar in samples a..b (inclusive): the last
+    sample near the lowest bar level before the highest point, and the first sample near the
+    highest level. None when the bar was not seen enough."""
+    idx = np.arange(a, b + 1)
+    ok = idx[np.isfinite(y[idx])]
+    if ok.size < 3:
+        return None
+    top = ok[np.argmin(y[ok])]               # image y grows downwards: min y = highest
+    before = ok[ok <= top]
+    low = np.percentile(y[before], 90)      # not the max: one low outlier would set lift-off
+    lift = before[np.flatnonzero(y[before] >= low - tol_px)[-1]]
+    high = float(y[top])
+    lock = ok[(ok >= lift) & (y[ok] <= high + tol_px)][0]
+    if lock <= lift:
+        return None
+    return int(lift), int(lock)
+
+
+def bar_summary(seq, reps, view: str | None = None) -> dict:
+    """The report's "bar" section for a PoseSequence with a bar track and its reps.
+
+    reps: deadlift_utils.reps.Rep list. view: the camera view ("front" | "middle" | "side"),
+    used only for notes. Returns {"measured": bool, "units": {"distance", "speed"},
+    "scale": {...}, "tracked_share_pull": share of pull samples (rep.pull_start..top_start)
+    with a bar position, "reps": [{"rep", "concentric_s", "mean_speed", "peak_speed",
+    "max_from_start", "max_from_midfoot", "sway", "tracked_share"}...], "notes": [...]}.
+    Distances in cm and speeds in m/s when the plate gives the scale, else torso lengths and
+    torso lengths per second. Speeds are along the path (2D), mean = path length / time.
+    """
+    notes: list[str] = []
+    xy, r, values = bar_positions(seq)
+    has_field = "bar" in (getattr(seq, "frame_extras", None) or {})
+    T = len(seq)
+    t = np.asarray(seq.time_s, dtype=float)
+    out = {"measured": False, "units": None, "scale": None, "tracked_share_pull": 0.0, "reps": [],
+           "source_counts": {}, "notes": notes}
+    if not has_field:
+        notes.append("the pose file has no bar track (extracted without BarTracker): the bar "
+                     "is approximated by the wrists")
+        return out
+    pull = np.zeros(T, dtype=bool)
+    for rep in reps:
+        pull[rep.pull_start:rep.top_start + 1] = True
+    seen = np.isfinite(xy[:, 0])
+    out["tracked_share_pull"] = round(float(seen[pull].mean()), 3) if pull.any() else round(float(seen.mean()), 3)
+    srcs = [v.get("source") for v in values if isinstance(v, dict)]
+    out["source_counts"] = {s: srcs.count(s) for s in ("detected", "tracked", "smoothed") if s in srcs}
+    if not seen.any():
+        if view == "front":
+            notes.append("front view: the plates are edge-on, so the bar path is not measured; "
+                         "the wrists stand in for the bar")
+        else:
+            notes.append("no barbell found (no plate-sized circle near the hands): the wrists "
+                         "stand in for the bar (a kettlebell or dumbbell lift has no plate)")
+        _note_dropped(values, notes)
+        return out
+    _note_dropped(values, notes)
+    if view == "front":
+        notes.append("front view: plate detections are unreliable here; horizontal bar distances "
+                     "are across the body, not along the lift")
+    elif view == "middle":
+        notes.append("45-degree view: horizontal distances are foreshortened (about x0.7)")
+    if any(isinstance(v, dict) and v.get("edge") for v in values):
+        notes.append("the plate reaches the frame border in some frames (partly out of frame): "
+                     "those positions are less certain")
+    riv = [v.get("rivals", 0) for v in values if isinstance(v, dict) and v.get("x") is not None]
+    if riv and np.mean([x > 0 for x in riv]) > 0.2:
+        notes.append("other plate-sized circles near the hands (a second plate, a rack behind the "
+                     "lifter): the one nearest the track was kept")
+    if pull.any() and out["tracked_share_pull"] < MIN_TRACKED_SHARE:
+        notes.append(f"the bar was found in only {out['tracked_share_pull']:.0%} of pull frames")
+
+    px_per_cm, why = _plate_scale(seq, xy, r, values)
+    torso = _torso_scale(seq)
+    if px_per_cm is not None:
+        unit_px, dist_unit, speed_unit = px_per_cm, "cm", "m/s"
+        speed_factor = 0.01   # cm/s -> m/s
+        out["scale"] = {"px_per_cm": round(px_per_cm, 3), "plate_diameter_cm": PLATE_DIAMETER_CM,
+                        "assumed": True, "method": "detected plate diameter; plate size assumed "
+                        f"{PLATE_DIAMETER_CM:.0f} cm (standard 20-25 kg plate)"}
+    else:
+        unit_px, dist_unit, speed_unit, speed_factor = torso, "torso lengths", "torso lengths/s", 1.0
+        out["scale"] = {"torso_px": round(torso, 1) if np.isfinite(torso) else None, "assumed": False,
+                        "method": f"torso length ({why})"}
+        notes.append(f"scale unknown ({why}): distances in torso lengths")
+    out["units"] = {"distance": dist_unit, "speed": speed_unit}
+    out["measured"] = True
+    facing = _facing(seq)
+    kp = np.asarray(seq.keypoints_xy, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ankle_x = np.nanmean(kp[:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
+    r_med = float(np.nanmedian(r))
+    for rep in reps:
+        row = {"rep": int(rep.index), "tracked_share": None, "concentric_s": None, "mean_speed": None,
+               "peak_speed": None, "max_from_start": None, "max_from_midfoot": None, "sway": None}
+        pm = np.zeros(T, dtype=bool)
+        pm[rep.pull_start:rep.top_start + 1] = True
+        row["tracked_share"] = round(float(seen[pm].mean()), 3) if pm.any() else None
+        conc = _concentric(xy[:, 1], t, rep.start, min(rep.top_end, T - 1), REST_TOL_DIAM * 2 * r_med)
+        out["reps"].append(row)
+        if conc is None:
+            continue
+        a, b = conc
+        seg = np.arange(a, b + 1)
+        ok = seg[np.isfinite(xy[seg, 0])]
+        if ok.size < 3 or t[b] <= t[a]:
+            continue
+        p = xy[ok] / unit_px
+        tt = t[ok]
+        step = np.linalg.norm(np.diff(p, axis=0), axis=1)
+        # Peak speed over a window of >= PEAK_WINDOW_S: frame-to-frame steps amplify jitter.
+        h = max(1, int(np.ceil(PEAK_WINDOW_S / 2 / max(float(np.median(np.diff(tt))), 1e-6))))
+        v = (np.linalg.norm(p[2 * h:] - p[:-2 * h], axis=1) / (tt[2 * h:] - tt[:-2 * h])
+             if len(p) > 2 * h else np.array([]))
+        # Lift-off and lockout happen between the last sample at rest and the first one
+        # moving (and the other way round at the top); the window a..b ends on samples that
+        # already moved, so its length is short by about half a sample at each end (at
+        # stride 2 on a 1 s pull that alone made the mean speed ~6% high). Add that half.
+        ext = 0.5 * ((t[a] - t[a - 1] if a > 0 else 0.0) + (t[b + 1] - t[b] if b + 1 < T else 0.0))
+        row["concentric_s"] = round(float(t[b] - t[a] + ext), 3)
+        row["mean_speed"] = round(float(step.sum() / (tt[-1] - tt[0] + ext) * speed_factor), 3)
+        row["peak_speed"] = round(float(np.max(v) * speed_factor), 3) if v.size else None
+        dx = (xy[ok, 0] - xy[ok[0], 0]) * facing / unit_px
+        row["max_from_start"] = round(float(np.max(np.abs(dx))), 2)
+        row["sway"] = round(float(np.max(dx) - np.min(dx)), 2)
+        mf = (xy[ok, 0] - ankle_x[ok]) * facing / unit_px
+        if np.isfinite(mf).any():
+            row["max_from_midfoot"] = round(float(mf[np.nanargmax(np.abs(mf))]), 2)
+        row["lift_off_s"], row["lockout_s"] = round(float(t[a]), 3), round(float(t[b]), 3)
+    speeds = [x["mean_speed"] for x in out["reps"] if x["mean_speed"] is not None]
+    if len(speeds) >= 2:
+        out["speed_change"] = round((speeds[-1] - speeds[0]) / speeds[0], 3) if speeds[0] else None
+    if not reps:
+        notes.append("no reps counted: no per-rep bar figures")
+    return out
+
+
+def _note_dropped(values: list, notes: list) -> None:
+    dropped = [v["dropped"] for v in values if isinstance(v, dict) and v.get("dropped")]
+    if dropped:
+        notes.append(f"{len(dropped)} sample(s) of plate-like circles were dropped as not a barbell "
+                     f"plate: they did not move with the hands (e.g. {dropped[0]})")
+
+
+def _facing(seq) -> int:
+    from .rules import facing_sign
+
+    return facing_sign(np.asarray(seq.keypoints_xy, dtype=float))
+
+
+_REP_COLOURS = [(0, 255, 255), (255, 0, 255), (0, 200, 0), (255, 160, 0), (0, 128, 255), (200, 200, 255)]
+
+
+def draw_bar_path(frame_bgr: np.ndarray, seq, k: int, scale: float = 1.0, rep_of=None) -> np.ndarray:
+    """Draw the plate centre's trail from the first sample up to sample k onto `frame_bgr`
+    (in place; positions multiplied by `scale` for a resized frame), coloured by rep.
+
+    rep_of: (T,) int rep number per sample (0 = outside any rep, drawn grey), e.g. from
+    `rep_of_samples(reps, len(seq))`; None draws one colour. A gap breaks the line. The
+    current position gets a circle of the plate's size. Returns the frame.
+    """
+    xy, r, values = bar_positions(seq)
+    k = min(int(k), len(xy) - 1)
+    h, w = frame_bgr.shape[:2]
+    th = max(2, round(min(h, w) / 250))
+    for i in range(1, k + 1):
+        if np.isfinite(xy[i - 1, 0]) and np.isfinite(xy[i, 0]):
+            n = 1 if rep_of is None else int(rep_of[i])
+            col = (160, 160, 160) if n <= 0 else _REP_COLOURS[(n - 1) % len(_REP_COLOURS)]
+            p, q = (xy[i - 1] * scale).astype(int), (xy[i] * scale).astype(int)
+            cv2.line(frame_bgr, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), col, th, cv2.LINE_AA)
+    if k >= 0 and np.isfinite(xy[k, 0]):
+        c = (xy[k] * scale).astype(int)
+        cv2.circle(frame_bgr, (int(c[0]), int(c[1])), th + 2, (255, 255, 255), -1, cv2.LINE_AA)
+        if np.isfinite(r[k]):
+            cv2.circle(frame_bgr, (int(c[0]), int(c[1])), int(r[k] * scale), (255, 255, 255), 1, cv2.LINE_AA)
+    return frame_bgr
+
+
+def rep_of_samples(reps, n: int) -> np.ndarray:
+    """(n,) int: the rep number of each sample (rep.start..rep.end), 0 outside reps."""
+    out = np.zeros(n, dtype=int)
+    for rep in reps:
+        out[rep.start:rep.end + 1] = rep.index
+    return out
+
+
+def plot_bar_speed(summary: dict, path) -> Path | None:
+    """Mean and peak concentric bar speed per rep (does the bar slow down across the set?),
+    saved as a PNG at `path`. Returns the path, or None when no rep has a speed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [x for x in summary.get("reps", []) if x.get("mean_speed") is not None]
+    if not rows:
+        return None
+    unit = (summary.get("units") or {}).get("speed", "")
+    n = [x["rep"] for x in rows]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(n, [x["mean_speed"] for x in rows], "o-", label="mean concentric speed")
+    ax.plot(n, [x["peak_speed"] for x in rows], "s--", alpha=0.7, label="peak speed")
+    ax.set_xlabel("rep")
+    ax.set_ylabel(f"bar speed ({unit})")
+    ax.set_xticks(n)
+    ax.set_ylim(bottom=0)
+    ax.set_title("Bar speed per rep")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

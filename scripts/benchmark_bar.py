@@ -1,0 +1,206 @@
+"""Bar tracking on the shared barbell clips -> docs/bar_results.md and
+outputs/benchmarks/bar/contact_sheet.png.
+
+Per clip: share of pull samples (from the lead's rep counting) with a bar position, the bar
+summary's speeds; accuracy against the hand-marked plate centres (tests/fixtures/bar_marks.csv)
+in plate diameters; and the cost of bar tracking on a 1080p clip (extraction at frame_stride 2
+with and without BarTracker). Pose JSON (with the "bar" field) is cached under
+outputs/cache/bar_poses/.
+
+    PYTHONPATH=. python scripts/benchmark_bar.py
+"""
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from deadlift_utils.bar import BarTracker, bar_positions, bar_summary, draw_bar_path, rep_of_samples  # noqa: E402
+from deadlift_utils.extract import extract_video  # noqa: E402
+from deadlift_utils.reps import count_reps  # noqa: E402
+from deadlift_utils.view import predict_view  # noqa: E402
+
+VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+CACHE = ROOT / "outputs" / "cache" / "bar_poses"
+OUT = ROOT / "outputs" / "benchmarks" / "bar"
+DOC = ROOT / "docs" / "bar_results.md"
+MARKS = ROOT / "tests" / "fixtures" / "bar_marks.csv"
+COST_CLIP = "yfgd_small/good/good_001.mp4"
+
+
+def clips() -> list[str]:
+    out = []
+    for folder in ("yfgd_small", "tutorial_dev"):
+        out += [str(p.relative_to(VIDEOS)) for p in sorted((VIDEOS / folder).rglob("*.mp4"))]
+    return out
+
+
+def tutorial_views() -> dict:
+    with open(VIDEOS / "tutorial_dev" / "labels.csv") as f:
+        return {"tutorial_dev/" + r["video"]: r["view"] for r in csv.DictReader(f)}
+
+
+def extract(clip: str, redo: bool = False, analyzers=None):
+    out_dir = CACHE / Path(clip).parent
+    return extract_video(VIDEOS / clip, out_dir, frame_stride=2, write_videos=False, redo=redo,
+                         frame_analyzers=[BarTracker()] if analyzers is None else analyzers)
+
+
+def marks_error(seqs: dict) -> tuple[list, dict]:
+    """Per marked frame: (clip, frame, error in plate diameters or None if no bar there)."""
+    rows = []
+    with open(MARKS) as f:
+        for r in csv.DictReader(line for line in f if not line.startswith("#")):
+            clip = r["video"] + ".mp4"
+            seq = seqs[clip]
+            xy, _, _ = bar_positions(seq)
+            k = int(np.flatnonzero(seq.frame_index == int(r["frame"]))[0])
+            d = float(r["plate_diameter_px"])
+            err = None
+            if np.isfinite(xy[k, 0]):
+                err = float(np.hypot(xy[k, 0] - float(r["x_px"]), xy[k, 1] - float(r["y_px"]))) / d
+            rows.append((r["video"], int(r["frame"]), err))
+    return rows
+
+
+def cost() -> dict:
+    """Wall time of extraction at stride 2 on a 1080p clip, with and without BarTracker (best
+    of two runs each, so file caching does not favour either)."""
+    tmp = ROOT / "outputs" / "cache" / "bar_cost"
+    times = {"without": [], "with": []}
+    for _ in range(2):
+        for key, an in (("without", []), ("with", [BarTracker()])):
+            t0 = time.perf_counter()
+            r = extract_video(VIDEOS / COST_CLIP, tmp / key, frame_stride=2, write_videos=False, redo=True,
+                              frame_analyzers=an)
+            times[key].append(time.perf_counter() - t0)
+    n = len(r.sequence)
+    a, b = min(times["without"]), min(times["with"])
+    # analyze's whole wall time (extraction at stride 2 + analysis + plots + annotated video),
+    # as `python -m deadlift_utils analyze` runs it today (no tracker, no OpenAI call).
+    from deadlift_utils.analyze import analyze_video
+
+    import shutil
+
+    # analyze reuses a pose file it finds in its output folder: start empty so it extracts.
+    shutil.rmtree(tmp / "analyze", ignore_errors=True)
+    t0 = time.perf_counter()
+    analyze_video(VIDEOS / COST_CLIP, tmp / "analyze", frame_stride=2, use_openai=False)
+    total = time.perf_counter() - t0
+    return {"clip": COST_CLIP, "samples": n, "without_s": a, "with_s": b, "analyze_s": total,
+            "ms_per_sample": (b - a) / n * 1000, "share": (b - a) / a, "share_analyze": (b - a) / total}
+
+
+def contact_sheet(results: dict, path: Path) -> None:
+    tiles = []
+    for clip, (seq, reps, summary) in results.items():
+        xy, _, _ = bar_positions(seq)
+        ok = np.flatnonzero(np.isfinite(xy[:, 0]))
+        k = int(ok[len(ok) // 2]) if ok.size else len(seq) // 2
+        cap = cv2.VideoCapture(str(VIDEOS / clip))
+        cap.set(cv2.CAP_PROP_POS_FRAMES, int(seq.frame_index[k]))
+        ok_read, frame = cap.read()
+        cap.release()
+        if not ok_read:
+            continue
+        draw_bar_path(frame, seq, len(seq) - 1, rep_of=rep_of_samples(reps, len(seq)))
+        h, w = frame.shape[:2]
+        s = 360 / h
+        tile = cv2.resize(frame, (int(w * s), 360), interpolation=cv2.INTER_AREA)
+        canvas = np.zeros((360, 640, 3), np.uint8)
+        x0 = max(0, (640 - tile.shape[1]) // 2)
+        canvas[:, x0:x0 + min(640, tile.shape[1])] = tile[:, :640]
+        share = summary["tracked_share_pull"]
+        cv2.rectangle(canvas, (0, 0), (640, 26), (0, 0, 0), -1)
+        cv2.putText(canvas, f"{clip}  pull tracked {share:.0%}", (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(canvas)
+    cols = 5
+    while len(tiles) % cols:
+        tiles.append(np.zeros_like(tiles[0]))
+    sheet = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), sheet)
+
+
+def main() -> None:
+    views = tutorial_views()
+    results, seqs, rows = {}, {}, []
+    for clip in clips():
+        res = extract(clip)
+        seq = res.sequence
+        reps = count_reps(seq).reps
+        view = views.get(clip) or predict_view(seq)["view"]
+        summary = bar_summary(seq, reps, view)
+        results[clip], seqs[clip] = (seq, reps, summary), seq
+        speeds = [r["mean_speed"] for r in summary["reps"] if r["mean_speed"] is not None]
+        peaks = [r["peak_speed"] for r in summary["reps"] if r["peak_speed"] is not None]
+        rows.append((clip, view, len(reps), summary["tracked_share_pull"], summary["units"],
+                     speeds, peaks, summary["reps"], summary["notes"]))
+        print(clip, view, summary["tracked_share_pull"], speeds, flush=True)
+    errs = marks_error(seqs)
+    c = cost()
+    contact_sheet(results, OUT / "contact_sheet.png")
+
+    L = ["# Bar path and bar speed: results", "",
+         "Written by `scripts/benchmark_bar.py` (BarTracker during extraction at frame_stride 2; "
+         "pull samples from `reps.count_reps`; views: tutorial_dev labels.csv, yfgd_small "
+         "predicted from the pose). Distances/speeds in cm and m/s use the plate's assumed "
+         "45 cm diameter.", "",
+         "## Tracked share of pull samples and concentric bar speed per clip", "",
+         "| clip | view | reps | pull tracked | mean concentric speed | peak speed | max from start | sway | notes |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    side_shares = []
+    for clip, view, nrep, share, units, speeds, peaks, reps, notes in rows:
+        u = units or {}
+        sp = ", ".join(f"{x:.2f}" for x in speeds) + (f" {u.get('speed', '')}" if speeds else "-")
+        pk = ", ".join(f"{x:.2f}" for x in peaks) or "-"
+        fs = ", ".join(f"{r['max_from_start']:.1f}" for r in reps if r.get("max_from_start") is not None) or "-"
+        sw = ", ".join(f"{r['sway']:.1f}" for r in reps if r.get("sway") is not None) or "-"
+        if fs != "-":
+            fs += f" {u.get('distance', '')}"
+        L.append(f"| {clip} | {view} | {nrep} | {share:.0%} | {sp} | {pk} | {fs} | {sw} | {'; '.join(notes)} |")
+        if view == "side":
+            side_shares.append(share)
+    all_speeds = [s for r in rows if (r[4] or {}).get("speed") == "m/s" for s in r[5]]
+    e = np.array([x[2] for x in errs if x[2] is not None])
+    missing = sum(1 for x in errs if x[2] is None)
+    n_clips = len({x[0] for x in errs})
+    L += ["", "## Summary", "",
+          f"- Side-view clips: pull tracked median {np.median(side_shares):.0%}, min {min(side_shares):.0%}; "
+          f"{sum(s >= 0.9 for s in side_shares)} of {len(side_shares)} clips at >= 90% (target >= 90%).",
+          f"- Mean concentric speed (clips with the plate scale): {min(all_speeds):.2f}-{max(all_speeds):.2f} m/s "
+          f"over {len(all_speeds)} reps; {sum(0.2 <= s <= 1.2 for s in all_speeds)} of {len(all_speeds)} in "
+          "0.2-1.2 m/s." if all_speeds else "- No speeds in m/s.",
+          f"- Accuracy against {len(errs)} hand-marked plate centres on {n_clips} clips: median "
+          f"{np.median(e):.3f}, 90th percentile {np.percentile(e, 90):.3f} plate diameters "
+          f"({len(e)} frames with a bar position, {missing} without; target median <= 0.1, p90 <= 0.25).",
+          f"- Cost on {c['clip']} (1080p, {c['samples']} samples at stride 2): extraction "
+          f"{c['without_s']:.1f} s without, {c['with_s']:.1f} s with BarTracker: "
+          f"+{c['ms_per_sample']:.1f} ms per sample, +{c['share']:.0%} of extraction; a whole `analyze` run "
+          f"(extraction, analysis, plots, annotated video; no OpenAI) takes {c['analyze_s']:.1f} s, so the "
+          f"tracker adds {c['share_analyze']:.0%} of analyze's wall time (target <= 25%; best of two runs "
+          "each for extraction, one analyze run, 2 shared cores).",
+          "", "## Accuracy per clip (plate diameters)", "", "| clip | frames | median | p90 | no position |",
+          "|---|---|---|---|---|"]
+    for clip in sorted({x[0] for x in errs}):
+        ce = np.array([x[2] for x in errs if x[0] == clip and x[2] is not None])
+        nm = sum(1 for x in errs if x[0] == clip and x[2] is None)
+        n = sum(1 for x in errs if x[0] == clip)
+        L.append(f"| {clip} | {n} | {np.median(ce):.3f} | {np.percentile(ce, 90):.3f} | {nm} |" if ce.size
+                 else f"| {clip} | {n} | - | - | {nm} |")
+    L += ["", "Contact sheet: `outputs/benchmarks/bar/contact_sheet.png` (the path over a frame of every "
+          "clip, coloured by rep; grey outside reps).", ""]
+    DOC.write_text("\n".join(L))
+    print("\n".join(L[-20:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""Bar tracking: a synthetic plate on a real background, the hand-marked real clip, a
+kettlebell clip (no plate), the pose JSON round trip and bad input."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deadlift_utils.bar import (BarTracker, bar_offset_series, bar_positions, bar_summary, draw_bar_path,
+                                plot_bar_speed, rep_of_samples, smooth_track)
+from deadlift_utils.estimators import Person
+from deadlift_utils.keypoints import KP
+from deadlift_utils.pose import PoseSequence, load_pose_json, save_pose_json
+from deadlift_utils.reps import Rep
+from deadlift_utils.video import iter_frames, probe_video
+
+ROOT = Path(__file__).resolve().parents[1]
+VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+MARKS = ROOT / "tests" / "fixtures" / "bar_marks.csv"
+FPS, W, H, R = 30.0, 640, 360, 40          # synthetic clip: plate radius 40 px = 22.5 cm
+TORSO = 90.0                               # px: plate radius 0.44 torso lengths, like a real lifter
+
+
+def _path(n, x0=300.0, y0=290.0, rise=170.0, drift=12.0, t0=0.5, t1=1.5):
+    """Plate centre per frame: at rest, a pull of `rise` px up over t0..t1 s with short
+    (0.15 s) speed ramps, then a hold. Returns (n, 2) and the true mean concentric speed px/s."""
+    t = np.arange(n) / FPS
+    ramp = 0.15
+    v = rise / ((t1 - t0) - ramp)
+    u = np.clip(t - t0, 0, t1 - t0)
+    d = np.where(u < ramp, 0.5 * v / ramp * u ** 2,
+                 np.where(u > (t1 - t0) - ramp, rise - 0.5 * v / ramp * ((t1 - t0) - u) ** 2,
+                          0.5 * v * ramp + v * (u - ramp)))
+    xy = np.stack([x0 + drift * d / rise, y0 - d], axis=1)
+    true_mean = float(np.hypot(rise, drift) / (t1 - t0))
+    return xy, true_mean, v
+
+
+def _plate(img, c, r=R):
+    c = (int(round(c[0])), int(round(c[1])))
+    cv2.circle(img, c, r, (30, 30, 160), -1, cv2.LINE_AA)
+    cv2.circle(img, c, int(r * 0.75), (230, 230, 230), -1, cv2.LINE_AA)
+    cv2.circle(img, c, int(r * 0.5), (30, 30, 160), -1, cv2.LINE_AA)
+    cv2.circle(img, c, int(r * 0.15), (90, 90, 90), -1, cv2.LINE_AA)
+
+
+def _background() -> np.ndarray:
+    cap = cv2.VideoCapture(str(VIDEOS / "yfgd_small" / "good" / "good_001.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    if not ok:
+        pytest.skip("shared video not readable")
+    # The right half of the outdoor frame: bushes and sky, no plate of its own.
+    return cv2.resize(frame[:, 960:], (W, H), interpolation=cv2.INTER_AREA)
+
+
+def _write_clip(path, centres):
+    bg = _background()
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H))
+    for c in centres:
+        f = bg.copy()
+        _plate(f, c)
+        vw.write(f)
+    vw.release()
+
+
+def _person(c) -> Person:
+    """A lifter whose hands hold the bar just above the plate centre, torso TORSO px."""
+    kp = np.full((18, 3), np.nan)
+    kp[:, 2] = 0.9
+    hand = (c[0] + 3, c[1] - 8)
+    kp[KP["r_wrist"], :2] = kp[KP["l_wrist"], :2] = hand
+    kp[KP["r_hip"], :2] = kp[KP["l_hip"], :2] = (c[0] - 60, 150)
+    kp[KP["r_shoulder"], :2] = kp[KP["l_shoulder"], :2] = (c[0] - 60 + 54, 150 - 72)
+    kp[KP["r_ankle"], :2] = kp[KP["l_ankle"], :2] = (c[0] - 10, 340)
+    return Person(kp)
+
+
+def _run(path, centres, stride=1):
+    tracker = BarTracker()
+    tracker.start(path, probe_video(path))
+    vals, kps, idx = [], [], []
+    for i, frame in iter_frames(path, stride):
+        p = _person(centres[min(i, len(centres) - 1)])
+        vals.append(tracker.analyze(i, frame, p))
+        kps.append(p.keypoints[:, :2])
+        idx.append(i)
+    kps = np.array(kps)
+    out = tracker.finish(vals, kps)
+    seq = PoseSequence(keypoints_xy=kps, confidence=np.full(kps.shape[:2], 0.9), frame_index=np.array(idx),
+                       time_s=np.array(idx) / FPS, fps=FPS, width=W, height=H, frame_stride=stride,
+                       frame_extras={"bar": out})
+    return seq
+
+
+def _rep(n):
+    return Rep(index=1, start=0, pull_start=int(0.5 * FPS), top_start=int(1.5 * FPS), top_end=n - 1, end=n - 1)
+
+
+def test_synthetic_plate_path_and_speed(tmp_path):
+    n = 60
+    centres, true_mean, true_peak = _path(n)
+    path = tmp_path / "plate.mp4"
+    _write_clip(path, centres)
+    seq = _run(path, centres)
+    xy, r, values = bar_positions(seq)
+    assert np.isfinite(xy[:, 0]).mean() >= 0.95
+    ok = np.isfinite(xy[:, 0])
+    err = np.hypot(*(xy[ok] - centres[ok]).T)
+    assert np.median(err) <= 0.05 * 2 * R          # within 5% of the plate diameter
+    assert abs(np.nanmedian(r) - R) <= 0.05 * R
+    summary = bar_summary(seq, [_rep(n)], view="side")
+    assert summary["measured"] and summary["units"]["speed"] == "m/s"
+    px_per_m = 2 * R / 0.45
+    rep = summary["reps"][0]
+    assert rep["mean_speed"] == pytest.approx(true_mean / px_per_m, rel=0.05)
+    assert rep["peak_speed"] == pytest.approx(true_peak / px_per_m, rel=0.05)
+    assert rep["concentric_s"] == pytest.approx(1.0, rel=0.1)
+    # Drift: 12 px ahead over the pull = 6.75 cm from the start.
+    assert rep["max_from_start"] == pytest.approx(12 / (2 * R) * 45, abs=1.5)
+
+
+def test_speed_estimator_on_exact_positions():
+    # The true plate centres as detections (no tracker): what remains is the estimator's own
+    # bias. The concentric window ends on samples that already moved; without the half-sample
+    # correction a perfect track read the mean speed 6% high.
+    n = 60
+    centres, true_mean, true_peak = _path(n)
+    vals = [{"x": float(x), "y": float(y), "r": float(R), "source": "detected"} for x, y in centres]
+    kps = np.array([_person(c).keypoints[:, :2] for c in centres])
+    seq = PoseSequence(keypoints_xy=kps, confidence=np.full(kps.shape[:2], 0.9), frame_index=np.arange(n),
+                       time_s=np.arange(n) / FPS, fps=FPS, width=W, height=H, frame_stride=1,
+                       frame_extras={"bar": smooth_track(vals, np.arange(n))})
+    rep = bar_summary(seq, [_rep(n)], view="side")["reps"][0]
+    px_per_m = 2 * R / 0.45
+    assert rep["mean_speed"] == pytest.approx(true_mean / px_per_m, rel=0.03)
+    assert rep["peak_speed"] == pytest.approx(true_peak / px_per_m, rel=0.03)
+
+
+def test_plate_leaving_frame_gives_a_note_not_a_crash(tmp_path):
+    n = 45
+    centres = np.stack([np.linspace(300, W + 3 * R, n), np.full(n, 250.0)], axis=1)
+    path = tmp_path / "leaving.mp4"
+    _write_clip(path, centres)
+    seq = _run(path, centres)
+    xy, _, values = bar_positions(seq)
+    gone = centres[:, 0] - R > W
+    assert not np.isfinite(xy[gone, 0]).any()        # nothing invented once it is gone
+    summary = bar_summary(seq, [], view="side")
+    assert any("frame border" in s for s in summary["notes"])
+
+
+def test_no_bar_gives_a_note():
+    n = 10
+    seq = PoseSequence(keypoints_xy=np.zeros((n, 18, 2)), confidence=np.ones((n, 18)), frame_index=np.arange(n),
+                       time_s=np.arange(n) / FPS, frame_extras={"bar": [None] * n})
+    summary = bar_summary(seq, [_rep(n)], view="side")
+    assert not summary["measured"] and "no barbell found" in summary["notes"][0]
+    assert bar_offset_series(seq, 1, 100.0) is None
+    front = bar_summary(seq, [], view="front")
+    assert "front view" in front["notes"][0]
+    old = PoseSequence(keypoints_xy=np.zeros((n, 18, 2)), confidence=np.ones((n, 18)), frame_index=np.arange(n),
+                       time_s=np.arange(n) / FPS)
+    assert "no bar track" in bar_summary(old, [], view="side")["notes"][0]
+
+
+def test_smoother_never_bridges_long_gaps():
+    vals = [{"x": 100.0 + i, "y": 200.0, "r": 40.0, "source": "detected"} for i in range(10)]
+    vals += [None] * 6 + [{"x": 120.0 + i, "y": 200.0, "r": 40.0, "source": "detected"} for i in range(10)]
+    out = smooth_track(vals, np.arange(len(vals)) * 2)   # stride 2: a 12-frame gap
+    assert all(v is None for v in out[10:16])
+    short = vals[:10] + [None] + vals[16:]
+    out = smooth_track(short, np.arange(len(short)) * 2)  # a 4-frame gap is bridged
+    assert out[10]["source"] == "smoothed"
+
+
+def test_pose_json_round_trip_keeps_bar(tmp_path):
+    n = 5
+    bar = [None, {"x": 1.5, "y": 2.0, "r": 30.0, "source": "detected"},
+           {"x": 2.5, "y": 2.5, "r": 30.0, "source": "smoothed"}, None, None]
+    seq = PoseSequence(keypoints_xy=np.zeros((n, 18, 2)), confidence=np.ones((n, 18)), frame_index=np.arange(n),
+                       time_s=np.arange(n) / FPS, fps=FPS, frame_extras={"bar": bar})
+    save_pose_json(seq, tmp_path / "p.json")
+    back = load_pose_json(tmp_path / "p.json")
+    assert back.frame_extras["bar"] == bar
+
+
+def test_draw_and_plot(tmp_path):
+    n = 60
+    centres, _, _ = _path(n)
+    path = tmp_path / "plate.mp4"
+    _write_clip(path, centres)
+    seq = _run(path, centres, stride=2)
+    frame = np.zeros((H, W, 3), np.uint8)
+    draw_bar_path(frame, seq, len(seq) - 1, rep_of=rep_of_samples([_rep(len(seq))], len(seq)))
+    assert frame.any()
+    rep = Rep(index=1, start=0, pull_start=7, top_start=22, top_end=len(seq) - 1, end=len(seq) - 1)
+    summary = bar_summary(seq, [rep], view="side")
+    assert plot_bar_speed(summary, tmp_path / "speed.png").is_file()
+
+
+def _extract(clip, tmp_path, stride=2):
+    from deadlift_utils.extract import extract_video
+
+    video = VIDEOS / clip
+    if not video.is_file():
+        pytest.skip(f"{video} not available")
+    cache = ROOT / "outputs" / "cache" / "bar_poses" / Path(clip).parent
+    if (cache / (video.stem + ".json")).is_file() and stride == 2:
+        seq = load_pose_json(cache / (video.stem + ".json"))
+        if "bar" in seq.frame_extras:
+            return seq
+    return extract_video(video, tmp_path, frame_stride=stride, write_videos=False,
+                         frame_analyzers=[BarTracker()]).sequence
+
+
+def test_real_clips_match_hand_marks(tmp_path):
+    # The issue's targets over the whole fixture (62 marks, 8 clips): median <= 0.1 and p90 <=
+    # 0.25 plate diameters over the marked frames with a bar position, and a position on at
+    # least 90% of the marked frames (a frame may honestly have none: no invented positions).
+    with open(MARKS) as f:
+        marks = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    seqs = {clip: _extract(clip + ".mp4", tmp_path) for clip in sorted({m["video"] for m in marks})}
+    errs, missing = [], []
+    for m in marks:
+        seq = seqs[m["video"]]
+        xy, _, _ = bar_positions(seq)
+        k = int(np.flatnonzero(seq.frame_index == int(m["frame"]))[0])
+        if not np.isfinite(xy[k, 0]):
+            missing.append((m["video"], m["frame"]))
+            continue
+        errs.append(np.hypot(xy[k, 0] - float(m["x_px"]), xy[k, 1] - float(m["y_px"])) / float(m["plate_diameter_px"]))
+    assert len(marks) >= 60 and len(seqs) >= 8
+    assert len(errs) >= 0.9 * len(marks), f"no bar at {missing}"
+    assert np.median(errs) <= 0.1 and np.percentile(errs, 90) <= 0.25, (np.median(errs), np.percentile(errs, 90))
+
+
+def test_kettlebell_clip_has_no_barbell(tmp_path):
+    seq = _extract("kettlebell_errors/correct_side.mp4", tmp_path, stride=4)
+    xy, _, _ = bar_positions(seq)
+    assert np.isfinite(xy[:, 0]).mean() < 0.05
+    from deadlift_utils.reps import count_reps
+
+    summary = bar_summary(seq, count_reps(seq).reps, view="side")
+    if not summary["measured"]:
+        assert "no barbell found" in " ".join(summary["notes"])
+
+
+def test_smoother_splits_at_a_shot_cut():
+    # A camera cut moves the plate 200 px at once: no smoothed path may run across the cut.
+    vals = [{"x": 100.0 + i, "y": 200.0, "r": 40.0, "source": "detected"} for i in range(10)]
+    vals += [{"x": 300.0 + i, "y": 120.0, "r": 40.0, "source": "detected"} for i in range(10)]
+    frames = np.arange(len(vals)) * 2
+    out = smooth_track(vals, frames, cuts={int(frames[10])})
+    assert abs(out[9]["x"] - 109.0) < 1.0 and abs(out[10]["x"] - 300.0) < 1.0
+
+
+def test_tracks_that_do_not_move_with_the_hands_are_dropped():
+    # A plate rising with the hands is kept; a circle that stays on the hips while the hands
+    # rise (a kettlebell clip's false plate), and a short track beside still hands, are dropped.
+    from deadlift_utils.bar import drop_uncoupled_tracks
+
+    n = 40
+    wy = np.concatenate([np.full(10, 300.0), np.linspace(300, 160, 20), np.full(10, 160.0)])
+    kps = np.full((n, 18, 2), np.nan)
+    kps[:, KP["r_wrist"]] = kps[:, KP["l_wrist"]] = np.stack([np.full(n, 200.0), wy], axis=1)
+    frames = np.arange(n) * 2
+    plate = [{"x": 203.0, "y": float(y + 8), "r": 40.0, "source": "detected"} for y in wy]
+    out = drop_uncoupled_tracks(plate, kps, frames, 30.0)
+    assert all(v.get("x") is not None for v in out)
+    hips = [{"x": 260.0, "y": 200.0 + 3 * np.sin(i), "r": 40.0, "source": "detected"} for i in range(n)]
+    out = drop_uncoupled_tracks(hips, kps, frames, 30.0)
+    assert all(v.get("x") is None and v.get("dropped") for v in out)
+    short = [None] * 30 + [{"x": 160.0, "y": 170.0, "r": 40.0, "source": "detected"}] * 5 + [None] * 5
+    out = drop_uncoupled_tracks(short, kps, frames, 30.0)
+    assert not any(isinstance(v, dict) and v.get("x") is not None for v in out)
+    seq = PoseSequence(keypoints_xy=kps, confidence=np.ones((n, 18)), frame_index=frames, time_s=frames / FPS,
+                       frame_extras={"bar": out})
+    notes = bar_summary(seq, [], view="side")["notes"]
+    assert "no barbell found" in notes[0] and "did not move with the hands" in notes[1]
