@@ -154,6 +154,14 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
                                    else "no norms file: fallback thresholds"}
     reps_res = form["reps"] if form is not None else None
     judge = bool(form is not None and form["verdict"] in ("good", "bad"))
+    report["bar"] = None
+    if reps_res is not None and reps_res.count and "bar" in (seq.frame_extras or {}):
+        from .bar import bar_summary
+
+        report["bar"] = bar_summary(seq, reps_res.reps, report["view"])
+        report["bar"]["notes"].append(
+            "the bar_drift rule measures the hands: its good-form range was learned from the hands "
+            "in all five sources (the plate is tracked in the videos only)")
 
     # Classifier (optional).
     if classifier is None and classifier_dir:

@@ -69,13 +69,14 @@ class FrameAnalyzer:
         return values
 
 
-def analysis_frame_analyzers(spine: bool = True) -> list[FrameAnalyzer]:
-    """The analyzers `analyze` runs during extraction: shot cuts (trust.py) and, with BlazePose,
-    the back's outline from the segmentation mask (spine.py)."""
+def analysis_frame_analyzers(spine: bool = True, bar: bool = True) -> list[FrameAnalyzer]:
+    """The analyzers `analyze` runs during extraction: shot cuts (trust.py), with BlazePose the
+    back's outline from the segmentation mask (spine.py), and the barbell plate (bar.py)."""
+    from .bar import BarTracker
     from .spine import SpineAnalyzer
     from .trust import ShotCutAnalyzer
 
-    return [ShotCutAnalyzer()] + ([SpineAnalyzer()] if spine else [])
+    return [ShotCutAnalyzer()] + ([SpineAnalyzer()] if spine else []) + ([BarTracker()] if bar else [])
 
 
 def output_paths(video_path: Path, out_dir: Path, video_format: str = "mp4") -> tuple[Path, Path, Path]:

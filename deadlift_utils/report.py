@@ -7,8 +7,8 @@
                        advice; then rep by rep; the details (plots, all measurements, dropped
                        frames, notes) folded below
   <stem>_finding_<rule>.png   those stills
-  <stem>_angles.png, <stem>_margins.png, <stem>_deviations.png (with a deviation model)
-  <stem>_annotated.mp4  the sampled frames with skeleton, rep, phase, verdict and findings
+  <stem>_angles.png, <stem>_margins.png, <stem>_deviations.png, <stem>_bar_speed.png
+  <stem>_annotated.mp4  the sampled frames with skeleton, bar path, rep, phase, verdict, findings
 The analysis itself is analyze.py / form.py; nothing here changes a verdict.
 """
 from __future__ import annotations
@@ -384,6 +384,9 @@ def write_annotated_video(report: dict, video_path, out_path, frame_stride: int,
     rep_errors = {e["index"]: ", ".join(x["name"].replace("_", " ") for x in e["errors"]) for e in report.get("reps", [])}
     by_frame = {int(f): k for k, f in enumerate(seq.frame_index)}
     fps = (seq.fps or 30.0) / max(frame_stride, 1)
+    bar_track = bool((report.get("bar") or {}).get("measured"))
+    if bar_track:
+        from .bar import draw_bar_path
     writer = None
     ok = False
     try:
@@ -398,6 +401,8 @@ def write_annotated_video(report: dict, video_path, out_path, frame_stride: int,
             if writer is None:
                 writer = VideoWriter(out_path, fps, frame.shape[1], frame.shape[0])
             draw_skeleton(frame, seq.keypoints_xy[k] * s)
+            if bar_track:
+                draw_bar_path(frame, seq, k, scale=s, rep_of=rep_of)
             r = int(rep_of[k])
             put_label(frame, f"set: {report['verdict']}  view: {report['view']}  t={seq.time_s[k]:.1f}s", 0)
             if r:
@@ -481,6 +486,24 @@ def render_html(report: dict, files: dict) -> str:
             parts.append(f"<h2>What we checked</h2><p>Every checked rule is within the good-form range. "
                          f"Closest to its edge: {e(close.replace('_', ' '))} "
                          f"({margins[close]:.0%} of the way from the good-form median to the edge).</p>")
+    bar = report.get("bar") or {}
+    if bar.get("measured") and bar.get("reps"):
+        u = bar.get("units") or {}
+        dist, speed = u.get("distance", ""), u.get("speed", "")
+        parts.append(f"<h2>Bar path and speed</h2><table><tr><th>rep</th><th>pull time</th>"
+                     f"<th>mean / peak speed ({e(speed)})</th><th>furthest ahead of mid-foot ({e(dist)})</th>"
+                     f"<th>furthest from its start ({e(dist)})</th><th>sway ({e(dist)})</th></tr>")
+        for r in bar["reps"]:
+            def num(v, d=2):
+                return "-" if v is None else f"{v:.{d}f}"
+            parts.append(f"<tr><td>{r['rep']}</td><td>{num(r.get('concentric_s'), 1)} s</td>"
+                         f"<td>{num(r.get('mean_speed'))} / {num(r.get('peak_speed'))}</td>"
+                         f"<td>{num(r.get('max_from_midfoot'), 1)}</td><td>{num(r.get('max_from_start'), 1)}</td>"
+                         f"<td>{num(r.get('sway'), 1)}</td></tr>")
+        parts.append("</table>")
+        parts.append(_img_tag(files.get("bar_speed_png"), "Mean bar speed per rep"))
+    if bar.get("notes"):
+        parts.append("<p class='sub'>Bar: " + e("; ".join(bar["notes"])) + "</p>")
     devs = report.get("deviations") or []
     if devs and report.get("deviations_source", "").startswith("good-form"):
         parts.append("<h2>Joints away from good form</h2><ul>" + "".join(
@@ -560,6 +583,10 @@ def write_report(report: dict, out_dir, stem: str, video_path=None, frame_stride
         files["angles_png"] = plot_angles(report, out_dir / f"{stem}_angles.png")
         files["margins_png"] = plot_margins(report, out_dir / f"{stem}_margins.png")
         files["deviations_png"] = plot_deviations(report, out_dir / f"{stem}_deviations.png")
+        if (report.get("bar") or {}).get("measured"):
+            from .bar import plot_bar_speed
+
+            files["bar_speed_png"] = plot_bar_speed(report["bar"], out_dir / f"{stem}_bar_speed.png")
         if video_path is not None:
             files["finding_stills"] = write_finding_stills(report, video_path, out_dir, stem)
     t1 = time.perf_counter()

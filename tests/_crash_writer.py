@@ -116,7 +116,7 @@ def verify_report_html(path: Path) -> int:
 
     text = path.read_text()
     assert text.startswith("<!doctype html>") and text.rstrip().endswith("</body></html>"), "HTML cut short"
-    m = re.search(r"<b>Why:</b> version (\d+)<br>", text)
+    m = re.search(r"<p>version (\d+)</p>", text)   # the verdict reason, under the verdict
     assert m, "no version in the HTML"
     v = int(m.group(1))
     assert text.count("<tr><td>") == REPORT_REPS, "rep rows missing"
