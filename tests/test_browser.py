@@ -412,3 +412,39 @@ def test_label_widget_buttons_write_labels(page, lab, work, tmp_path):
     assert (got["source"] == "user").all()
     assert got.loc[first, "path"] == str(work["clips"] / f"{CLIPS[0]}.mp4")
     assert (work["run_dir"] / "01" / "labels_summary.csv").is_file(), "notebook 01 did not run to its end"
+
+
+def test_report_reads_verdict_first_with_a_still_and_folds_the_detail(browser, tmp_path):
+    """The analysis report of a real rounded-back clip, in Chromium: the verdict and the finding
+    (with its still) come first, the detail is folded and opens on a click. Screenshot:
+    outputs/test-artifacts/browser/report.png."""
+    from deadlift_utils.analyze import analyze_video
+
+    video = config.SHARED_DATA_DIR / "videos" / "tutorial_dev" / "bad" / "bad_03.mp4"
+    rep = analyze_video(video, tmp_path / "report", use_openai=False)
+    html_file = tmp_path / "report" / rep["files"]["report_html"]
+    context = browser.new_context(viewport={"width": 1000, "height": 1400})
+    try:
+        pg = context.new_page()
+        pg.goto(html_file.as_uri())
+        expect(pg.locator(".verdict")).to_have_text("Needs work")
+        finding = pg.locator(".finding").first
+        expect(finding.locator("h3")).to_contain_text("back rounds")
+        still = finding.locator("img")
+        assert still.evaluate("img => img.complete && img.naturalWidth > 100")
+        # The finding comes before the coaching, the rep table and the folded detail.
+        order = pg.evaluate("""() => ['.finding', 'h2', 'details'].map(s => document.querySelector(s))
+            .map(el => el.getBoundingClientRect().top)""")
+        assert order[0] < pg.locator("details").bounding_box()["y"]
+        details = pg.locator("details")
+        assert not details.evaluate("d => d.open")
+        margins = details.locator("img[alt^='Each rule per rep']")
+        assert not margins.is_visible()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        details.locator("summary").click()
+        expect(margins).to_be_visible()
+        # Numbers are rounded to what they support: no long float anywhere on the page.
+        assert not re.search(r"\d\.\d{5,}", pg.inner_text("body"))
+    finally:
+        context.close()
