@@ -23,15 +23,13 @@ How the verdict is decided (the report's "decided_by" says which applied):
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .io_utils import atomic_write_text
-from .report import _jsonable, render_html, write_report  # noqa: F401  (the report's writers live in report.py)
+from .report import finish_report, render_html, write_report  # noqa: F401  (the report's writers live in report.py)
 from .reps import PHASES
 from .form import MIN_REP_CONFIDENCE, judge_form
 from .norms import load_norms
@@ -311,14 +309,8 @@ def analyze_video(video_path, out_dir, frame_stride: int = 2, view: str | None =
     report = analyze_pose(res.sequence, view=view, classifier_dir=classifier_dir, deviation_dir=deviation_dir,
                           openai_model=openai_model, feedback_client=feedback_client, use_openai=use_openai,
                           cache_path=out_dir / "feedback_cache.json", video=str(video_path))
-    report["pose_file"] = str(res.pose_path)
-    report.setdefault("timing_s", {})["pose_extraction"] = round(t1 - t0, 3)
-    write_report(report, out_dir, video_path.stem, video_path=video_path, frame_stride=frame_stride,
-                 write_video=write_video)
-    report["timing_s"]["total"] = round(time.perf_counter() - t0, 3)
-    # Rewrite the JSON with the final timing.
-    public = {k: v for k, v in report.items() if not k.startswith("_")}
-    atomic_write_text(out_dir / f"{video_path.stem}_report.json", json.dumps(_jsonable(public), indent=1))
+    finish_report(report, out_dir, video_path.stem, video_path, frame_stride, res.pose_path,
+                  pose_seconds=t1 - t0, started=t1, write_video=write_video)
     report.pop("_internal", None)
     return report
 

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from .extract import FrameAnalyzer
-from .keypoints import KP, hip_centre, shoulder_centre, torso_length
+from .keypoints import KP, torso_length
 
 # A standard competition / bumper plate (IWF, IPF 20-25 kg plates): 45 cm across. Assumed.
 PLATE_DIAMETER_CM = 45.0

@@ -271,10 +271,16 @@ def process_video(video: str, out_dir: str, options: dict) -> dict:
     est_opts = opts.pop("estimator", {})
     backend = opts.get("backend", "blazepose")
     variant = opts.get("model_variant", "full")
+    if analyze and backend == "blazepose":
+        est_opts = {**est_opts, "segmentation": True}   # the back's outline needs the mask
     est = _cached_estimator(backend, variant, est_opts)
     try:
         for f in _stale_temp_files(out_path, _output_names(video_path.stem, opts.get("video_format", "mp4"))):
             f.unlink(missing_ok=True)
+        if analyze:  # the analysis reads the shot cuts, the back's outline and the bar
+            from .extract import analysis_frame_analyzers
+
+            opts["frame_analyzers"] = analysis_frame_analyzers(spine=backend == "blazepose")
         res = extract_video(video_path, out_path, estimator=est, progress=False, **opts)
         row.pose_path, row.frames = str(res.pose_path), len(res.sequence)
         row.status = "skipped" if res.skipped else "done"
@@ -298,20 +304,15 @@ def process_video(video: str, out_dir: str, options: dict) -> dict:
 def _analyze(res, out_dir: Path, write_video: bool = True, use_openai: bool = False,
              openai_model: str = "gpt-4o-mini") -> None:
     """analyze_video's steps after extraction, on the pose this worker just made or reused."""
-    from .analyze import _jsonable, analyze_pose, write_report
+    from .analyze import analyze_pose
+    from .report import finish_report
 
     t0 = time.perf_counter()
-    stem = Path(res.video_path).stem
     report = analyze_pose(res.sequence, openai_model=openai_model, use_openai=use_openai,
                           cache_path=out_dir / "feedback_cache.json" if use_openai else None,
                           video=str(res.video_path))
-    report["pose_file"] = str(res.pose_path)
-    report.setdefault("timing_s", {})["pose_extraction"] = round(res.seconds, 3)
-    write_report(report, out_dir, stem, video_path=res.video_path, frame_stride=res.sequence.frame_stride,
-                 write_video=write_video)
-    report["timing_s"]["total"] = round(res.seconds + time.perf_counter() - t0, 3)
-    public = {k: v for k, v in report.items() if not k.startswith("_")}
-    atomic_write_text(out_dir / f"{stem}_report.json", json.dumps(_jsonable(public), indent=1))
+    finish_report(report, out_dir, Path(res.video_path).stem, res.video_path, res.sequence.frame_stride,
+                  res.pose_path, pose_seconds=res.seconds, started=t0, write_video=write_video)
 
 
 # ----------------------------------------------------------------------------- client side

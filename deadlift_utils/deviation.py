@@ -348,6 +348,8 @@ def plot_deviation_histories(histories, path=None, title: str = ""):
     ax.set_title(title + " (solid = train, dashed = validation)")
     fig.tight_layout()
     if path is not None:
+        from .io_utils import save_figure
+
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path, dpi=110, close=False)
     return fig

@@ -31,6 +31,7 @@ import numpy as np
 
 from .keypoints import (KP, N_KEYPOINTS, angle_deg, hip_centre, mirror_pose, normalise_pose,
                         shoulder_centre, smooth_keypoints, torso_length)
+from .keypoints import nanmedian as _nanmedian
 
 FEATURE_BLOCKS = ("raw_xy", "norm_xy", "angles", "mask", "robust")
 # A face offset (nose from the body's midline) under this many torso lengths means the
@@ -41,12 +42,6 @@ SIDE_VIEW_MAX_SHOULDER_RATIO = 0.3
 # Seconds between neighbouring frames in a temporal window: the study's sampling
 # (every 5th frame of 30 fps video).
 WINDOW_STEP_S = 5 / 30
-
-
-def _nanmedian(a, axis=None):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(a, axis=axis)
 
 
 def _nanmean(a, axis=None):
@@ -92,19 +87,15 @@ def facing_sign(keypoints_xy: np.ndarray) -> int:
 
 
 def infer_view(keypoints_xy: np.ndarray) -> str:
-    """'front', 'middle' or 'side' from the pose alone.
+    """'front', 'middle' or 'side' from 2D keypoints alone, for training rows without a view
+    label: the analysis' own estimator (view.predict_view on the image keypoints), so training
+    and analysis tell views the same way; 'front' when it cannot tell."""
+    from types import SimpleNamespace
 
-    Side: shoulders overlap (width < 0.3 torso lengths). Front: the face sits on the body's
-    midline. Middle: wide shoulders but the face turned to one side. Matches the study's
-    view labels on most videos; used when a user's video has no view label.
-    """
-    kp = np.asarray(keypoints_xy, dtype=float)
-    scale = video_scale(kp)
-    sw = _nanmedian(np.linalg.norm(kp[:, KP["r_shoulder"]] - kp[:, KP["l_shoulder"]], axis=-1))
-    if np.isfinite(sw) and np.isfinite(scale) and sw / scale < SIDE_VIEW_MAX_SHOULDER_RATIO:
-        return "side"
-    off = facing_offset(kp)
-    return "middle" if np.isfinite(off) and abs(off) >= FACING_MIN_OFFSET else "front"
+    from .view import predict_view
+
+    view = predict_view(SimpleNamespace(keypoints_xy=np.asarray(keypoints_xy, dtype=float)), use_world=False)["view"]
+    return view if view != "unknown" else "front"
 
 
 def canonical_pose(keypoints_xy: np.ndarray, sign: int | None = None) -> tuple[np.ndarray, int]:

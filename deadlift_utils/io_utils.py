@@ -103,3 +103,44 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def to_jsonable(obj, digits: int | None = None):
+    """Numbers, numpy arrays and scalars, tuples and paths -> plain JSON types; NaN/inf -> None.
+    `digits` rounds floats (reports round to 4; model files keep full precision)."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v, digits) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v, digits) for v in obj.tolist()]
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        if not math.isfinite(f):
+            return None
+        return round(f, digits) if digits is not None else f
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 90, close: bool = True) -> Path:
+    """Save a matplotlib figure as PNG atomically (a killed save never leaves half an image);
+    `close` it unless a notebook still shows it. Returns the path."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    if close:
+        plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())

@@ -141,6 +141,13 @@ def angle_deg(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
+def nanmedian(a, axis=None):
+    """np.nanmedian without the all-NaN warnings (NaN where nothing was seen). One helper for
+    every module that summarises keypoint series."""
+    with _quiet():
+        return np.nanmedian(np.asarray(a, dtype=float), axis=axis)
+
+
 class _quiet:
     """Silence numpy's 'mean of empty slice' warnings for all-NaN midpoints."""
 

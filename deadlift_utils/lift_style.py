@@ -18,9 +18,13 @@ sequences and on the shared conventional lifts.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+
+from .keypoints import nanmedian
+
+def _med(a) -> float:
+    return float(nanmedian(a))
+
 
 # Romanian: hips above the knees by more than this share of the thigh's standing height at
 # the bottom (thigh within ~30 deg of vertical), with the torso leaning more than ROMANIAN_LEAN.
@@ -31,13 +35,6 @@ ROMANIAN_LEAN_DEG = 40.0
 PARTIAL_HANDS_OVER_SHIN = 1.05
 # Sumo: ankle distance / shoulder distance; a conventional stance is about hip width (0.6-1.2).
 SUMO_STANCE = 1.6
-
-
-def _median(a) -> float:
-    a = np.asarray(a, dtype=float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(np.nanmedian(a)) if np.isfinite(a).any() else float("nan")
 
 
 def classify_style(sig, reps, view: str) -> dict:
@@ -61,13 +58,13 @@ def classify_style(sig, reps, view: str) -> dict:
             hands.append(float(np.nanmin(w) / shin))
         _ = _bottom_index  # (the bottom is where both metrics above measure)
     stance_vals = sig.stance_ratio[np.isfinite(sig.stance_ratio)]
-    stance = _median(stance_vals)
+    stance = _med(stance_vals)
     # Width along the camera's line of sight is what monocular 3D estimates worst: the stance
     # is read in a front view (2D or 3D) or at 45 degrees from 3D, never from the side.
     stance_ok = view == "front" or (view == "middle" and sig.method == "3d_world")
-    ev = {"thigh_height_bottom": round(_median(thighs), 3) if thighs else None,
-          "torso_lean_bottom_deg": round(_median(leans), 1) if leans else None,
-          "hands_lowest_over_shin": round(_median(hands), 3) if hands else None,
+    ev = {"thigh_height_bottom": round(_med(thighs), 3) if thighs else None,
+          "torso_lean_bottom_deg": round(_med(leans), 1) if leans else None,
+          "hands_lowest_over_shin": round(_med(hands), 3) if hands else None,
           "stance_over_shoulders": round(stance, 3) if np.isfinite(stance) and stance_ok else None}
     style = "conventional"
     if ev["stance_over_shoulders"] is not None and ev["stance_over_shoulders"] > SUMO_STANCE:

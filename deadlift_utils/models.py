@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config
-from .io_utils import atomic_write_text, file_sha256
+from .io_utils import atomic_write_text, file_sha256, to_jsonable
 
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.keras", "config.json", "metrics.json"
 SKLEARN_MODEL_FILE = "model.joblib"  # scikit-learn models (pickled): load only folders you trust
@@ -260,25 +260,9 @@ def build_deviation_net(kind: str = "study_conv", learning_rate: float = 1e-3):
 
 # ---------------------------------------------------------------- save / load
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def write_json(path, obj) -> Path:
     """Atomic, NaN-free JSON write."""
-    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2))
+    return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2))
 
 
 def save_model_bundle(model, out_dir, config: dict, metrics: dict) -> Path:

@@ -17,35 +17,19 @@ import base64
 import html
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .io_utils import atomic_write_text
+from .io_utils import atomic_write_text, save_figure, to_jsonable
 
 MAX_FINDINGS = 3
 
 
 def _jsonable(obj):
-    """Numbers/arrays/tuples -> plain JSON types; NaN/inf -> None."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return None if not math.isfinite(f) else round(f, 4)
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+    """The report as plain JSON types, floats rounded to 4 digits (io_utils.to_jsonable)."""
+    return to_jsonable(obj, digits=4)
 
 
 def fmt(value, units: str = "") -> str:
@@ -66,15 +50,8 @@ def fmt(value, units: str = "") -> str:
 
 
 def _save_fig(fig, path: Path, dpi: int = 90) -> Path:
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return save_figure(fig, path, dpi)
 
 
 def _pyplot():
@@ -603,4 +580,18 @@ def write_report(report: dict, out_dir, stem: str, video_path=None, frame_stride
     atomic_write_text(files["report_html"], render_html(report, files))
     public = {k: v for k, v in report.items() if not k.startswith("_")}
     atomic_write_text(files["report_json"], json.dumps(_jsonable(public), indent=1))
+    return files
+
+
+def finish_report(report: dict, out_dir, stem: str, video_path, frame_stride: int, pose_path,
+                  pose_seconds: float, started: float, write_video: bool = True) -> dict:
+    """Write every output of an analysed video (write_report), then the JSON again with the total
+    time; the one ending shared by `analyze_video` and the Dask batch. Returns the files."""
+    report["pose_file"] = str(pose_path)
+    report.setdefault("timing_s", {})["pose_extraction"] = round(pose_seconds, 3)
+    files = write_report(report, out_dir, stem, video_path=video_path, frame_stride=frame_stride,
+                         write_video=write_video)
+    report["timing_s"]["total"] = round(pose_seconds + time.perf_counter() - started, 3)
+    public = {k: v for k, v in report.items() if not k.startswith("_")}
+    atomic_write_text(Path(out_dir) / f"{stem}_report.json", json.dumps(_jsonable(public), indent=1))
     return files

@@ -26,16 +26,10 @@ from typing import Callable
 import numpy as np
 
 from .keypoints import KP, angle_deg, hip_centre, shoulder_centre, torso_length
+from .keypoints import nanmedian as _nanmedian
 
 ALL_VIEWS = ("front", "middle", "side")
 LIFT_PARTS = ("shoulder", "hip", "knee", "ankle")
-
-
-def _nanmedian(a):
-    a = np.asarray(a, dtype=float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(np.nanmedian(a)) if a.size else float("nan")
 
 
 def _nanmean_pair(a, b):
@@ -114,17 +108,11 @@ def near_side(seq) -> str:
 
 
 def facing_sign(kp: np.ndarray) -> int:
-    """+1 when the lifter faces image right, -1 left (nose ahead of the ears; else knees
-    ahead of the ankles)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ears = np.nanmean(kp[:, [KP["r_ear"], KP["l_ear"]], 0], axis=1)
-        d = _nanmedian(kp[:, KP["nose"], 0] - ears)
-        if not np.isfinite(d) or d == 0:
-            knees = np.nanmean(kp[:, [KP["r_knee"], KP["l_knee"]], 0], axis=1)
-            ankles = np.nanmean(kp[:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
-            d = _nanmedian(knees - ankles)
-    return -1 if np.isfinite(d) and d < 0 else 1
+    """+1 when the lifter faces image right, -1 left: features.facing_sign (the face's offset
+    from the body's midline; else knees ahead of the ankles), the one the training uses too."""
+    from .features import facing_sign as _facing_sign
+
+    return _facing_sign(kp)
 
 
 def _side_point(kp, part: str, chain: str):
@@ -375,32 +363,30 @@ def _hinge_frames(sig: Signals, rep, min_lean_deg: float = 35.0) -> np.ndarray:
     return idx[np.isfinite(lean) & (lean > min_lean_deg)]
 
 
+def _hinge_median(sig: Signals, rep, sign: float):
+    """(median of sign x the back's bulge over the rep's hinge frames, time of its largest
+    value), or None with fewer than two measured hinge frames."""
+    idx = _hinge_frames(sig, rep)
+    v = sign * sig.spine_sagitta[idx]
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        return None
+    k = idx[ok][int(np.argmax(v[ok]))]
+    return float(np.median(v[ok])), float(sig.time_s[k])
+
+
 def metric_back_flexion(sig: Signals, rep):
     """Bulge of the back between shoulders and hips over the straight line through its ends,
     in torso lengths (+ = rounded), median over the hinge frames of the setup and pull (torso
     more than 35 deg from vertical). From the segmentation mask's dorsal contour (spine.py)."""
-    idx = _hinge_frames(sig, rep)
-    v = sig.spine_sagitta[idx]
-    ok = np.isfinite(v)
-    if ok.sum() < 2:
-        return None
-    med = float(np.median(v[ok]))
-    k = idx[ok][int(np.argmax(v[ok]))]
-    return med, float(sig.time_s[k])
+    return _hinge_median(sig, rep, +1.0)
 
 
 def metric_back_extension(sig: Signals, rep):
     """How arched the back is during the hinge (torso lengths, + = arched: the negative of the
     bulge), median over the same hinge frames as `metric_back_flexion`: an over-extended lower
     back held through the setup and the pull."""
-    idx = _hinge_frames(sig, rep)
-    v = -sig.spine_sagitta[idx]
-    ok = np.isfinite(v)
-    if ok.sum() < 2:
-        return None
-    med = float(np.median(v[ok]))
-    k = idx[ok][int(np.argmax(v[ok]))]
-    return med, float(sig.time_s[k])
+    return _hinge_median(sig, rep, -1.0)
 
 
 def metric_torso_lean_bottom(sig: Signals, rep):

@@ -361,8 +361,10 @@ def plot_histories(histories: list[dict], path=None, title: str = ""):
     fig.suptitle(title + " (solid = train, dashed = held-out fold)")
     fig.tight_layout()
     if path is not None:
+        from .io_utils import save_figure
+
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path, dpi=110, close=False)
     return fig
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from .extract import FrameAnalyzer
 from .keypoints import KP, hip_centre, shoulder_centre
+from .keypoints import nanmedian as _nanmedian
 
 # A cut: content change above CUT_MIN_DIFF (0-255, PySceneDetect's default threshold is 27)
 # and above CUT_RELATIVE x the clip's median change between sampled frames.
@@ -120,12 +121,6 @@ def _running_median(x: np.ndarray, half: int) -> np.ndarray:
     pad = np.concatenate([np.full(half, np.nan), x, np.full(half, np.nan)])
     win = np.lib.stride_tricks.sliding_window_view(pad, 2 * half + 1)[:n]
     return _nanmedian(win, axis=1)
-
-
-def _nanmedian(a, axis=None):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(a, axis=axis)
 
 
 def segment_lengths(kp: np.ndarray) -> dict[str, np.ndarray]:

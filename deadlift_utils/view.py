@@ -22,18 +22,13 @@ import warnings
 import numpy as np
 
 from .keypoints import KP, torso_length
+from .keypoints import nanmedian as _nanmedian
 
 FRONT_MAX_YAW_DEG = 40.0
 SIDE_MIN_YAW_DEG = 68.0
 # Shoulder+hip width over 2 torso lengths for a front-on adult (2D yaw model).
 FRONT_WIDTH_RATIO = 0.62
 VIEWS = ("front", "middle", "side")
-
-
-def _nanmedian(a):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(np.nanmedian(a)) if np.size(a) else float("nan")
 
 
 def _standing_frames(keypoints_xy: np.ndarray) -> np.ndarray:
