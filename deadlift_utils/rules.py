@@ -26,7 +26,6 @@ from typing import Callable
 import numpy as np
 
 from .keypoints import KP, angle_deg, hip_centre, shoulder_centre, torso_length
-from .keypoints import nanmedian as _nanmedian
 
 ALL_VIEWS = ("front", "middle", "side")
 LIFT_PARTS = ("shoulder", "hip", "knee", "ankle")
