@@ -161,93 +161,17 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
             "the bar_drift rule measures the hands: its good-form range was learned from the hands "
             "in all five sources (the plate is tracked in the videos only)")
 
-    # Classifier (optional).
-    if classifier is None and classifier_dir:
-        classifier, note = _load_optional("classifier", classifier_dir)
-        if note:
-            notes.append(note)
-    elif classifier is None:
-        notes.append("no classifier given; verdict from the named-error rules only")
-    probs = None
-    if classifier is not None and len(seq):
-        try:
-            probs = np.asarray(classifier.predict_frames(seq), dtype=float)
-        except (ValueError, KeyError) as e:
-            notes.append(f"classifier could not score this pose ({e}); skipped")
-            probs = None
+    classifier, probs, clf_summary = _score_with_classifier(seq, classifier, classifier_dir, notes)
     internal["probs"] = probs
-    clf_summary = None
-    if probs is not None and np.isfinite(probs).any():
-        fin = probs[np.isfinite(probs)]
-        frac = float(np.mean(fin >= 0.5))
-        # A classifier shown to transfer can list more backends in its config.json.
-        backends = (getattr(classifier, "config", None) or {}).get("trusted_backends", CLASSIFIER_TRUSTED_BACKENDS)
-        trusted = any(str(seq.backend).lower().startswith(str(b).lower()) for b in backends)
-        clf_summary = {"good_frame_fraction": frac, "mean_probability": float(fin.mean()),
-                       "verdict": "good" if frac >= CLASSIFIER_GOOD_FRACTION else "bad",
-                       "frames_judged": int(fin.size), "trusted_for_this_backend": trusted,
-                       "note": None if trusted else
-                       f"trained on OpenPose data; on {seq.backend} poses it is reported but does "
-                       f"not decide (it judged other sources' clips no better than chance)"}
     report["classifier"] = clf_summary
     report["models"] = {"classifier": str(classifier_dir) if classifier_dir and classifier is not None else
                         ("given as an object" if classifier is not None else None),
                         "deviation": str(deviation_dir) if deviation_dir else
                         ("given as an object" if deviation_model is not None else None)}
 
-    # The learned deviation model (optional): reported as model_deviations beside the
-    # good-form joint deviations ("deviations"); on other people's clips its per-joint values
-    # were noise-sized and never pointed at the fault, so it does not drive the coaching.
-    if deviation_model is None and deviation_dir:
-        deviation_model, note = _load_optional("deviation", deviation_dir)
-        if note:
-            notes.append(note)
-    elif deviation_model is None:
-        notes.append("no deviation model given; the learned per-joint deviations skipped "
-                     "(the good-form joint deviations are reported)")
-    if deviation_model is not None and judge:
-        mask = np.zeros(len(seq), dtype=bool)
-        for r in reps_res.reps:
-            mask |= r.phase_mask(len(seq), "pull") | r.phase_mask(len(seq), "lockout")
-        try:
-            devs = deviation_model.summarise(seq, frame_mask=mask)
-            report["model_deviations"] = [dict(d) for d in devs]
-            report["model_deviations_frames"] = "pull and lockout phases of every rep"
-            by_phase = {}
-            for ph in PHASES:
-                m = np.zeros(len(seq), dtype=bool)
-                for r in reps_res.reps:
-                    m |= r.phase_mask(len(seq), ph)
-                if m.any():
-                    by_phase[ph] = [dict(d) for d in deviation_model.summarise(seq, frame_mask=m)]
-            report["model_deviations_by_phase"] = by_phase
-        except (ValueError, KeyError) as e:
-            notes.append(f"deviation model could not score this pose ({e}); skipped")
+    _learned_deviations(report, seq, reps_res, deviation_model, deviation_dir, judge, notes)
 
-    # Per-rep entries.
-    if reps_res is not None and reps_res.count:
-        rep_of = reps_res.rep_of_sample()
-        per_rep = {r["index"]: r for r in ((form.get("rules") or {}).get("per_rep") or [])}
-        judged = set(form["judged"])
-        for r in reps_res.reps:
-            rr = per_rep.get(r.index)
-            ok = judge and r.index in judged and rr is not None
-            entry = {"index": r.index, "start_s": r.start_s, "end_s": r.end_s,
-                     "verdict": ("bad" if rr["errors"] else "good") if ok else "unknown",
-                     "confidence": round(form["rep_confidence"].get(r.index, 0.0), 2),
-                     "judged": bool(ok), "score": rr["score"] if ok else None,
-                     "errors": [{"name": e["name"], "description": e["description"], "time_s": e["time_s"],
-                                 "evidence": e["evidence"], "severity": e["severity"]} for e in rr["errors"]] if ok else [],
-                     "phases": {k: list(v) for k, v in r.phases.items()}, "complete": r.complete,
-                     "measurements": rr["measurements"] if rr else {}, "margins": rr["margins"] if ok else {}}
-            if not ok and report["verdict"] in ("good", "bad"):
-                entry["why_not_judged"] = (f"only {form['rep_confidence'].get(r.index, 0.0):.0%} of its frames "
-                                           f"could be trusted (need {MIN_REP_CONFIDENCE:.0%})")
-            if probs is not None:
-                p = probs[rep_of == r.index]
-                p = p[np.isfinite(p)]
-                entry["classifier_good_fraction"] = float(np.mean(p >= 0.5)) if p.size else None
-            report["reps"].append(entry)
+    rep_of = _rep_entries(report, form, judge, probs)
     if judge:
         report["evidence"] = {"rules_flagged_reps": form["flagged_reps"], "reps_needed_to_call_bad": form["reps_needed"],
                               "rules_checked": form["rules"]["checked"], "set_margins": form["set_margins"],
@@ -281,6 +205,101 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
                                            cache_path=cache_path, use_openai=use_openai)
     report["timing_s"] = {"analysis": round(time.perf_counter() - t0, 3)}
     return report
+
+
+def _score_with_classifier(seq, classifier, classifier_dir, notes: list):
+    """(classifier, per-frame P(good) or None, summary or None); a classifier given by folder is
+    loaded here (a missing or broken one becomes a note)."""
+    if classifier is None and classifier_dir:
+        classifier, note = _load_optional("classifier", classifier_dir)
+        if note:
+            notes.append(note)
+    elif classifier is None:
+        notes.append("no classifier given; verdict from the named-error rules only")
+    probs = None
+    if classifier is not None and len(seq):
+        try:
+            probs = np.asarray(classifier.predict_frames(seq), dtype=float)
+        except (ValueError, KeyError) as e:
+            notes.append(f"classifier could not score this pose ({e}); skipped")
+            probs = None
+    clf_summary = None
+    if probs is not None and np.isfinite(probs).any():
+        fin = probs[np.isfinite(probs)]
+        frac = float(np.mean(fin >= 0.5))
+        # A classifier shown to transfer can list more backends in its config.json.
+        backends = (getattr(classifier, "config", None) or {}).get("trusted_backends", CLASSIFIER_TRUSTED_BACKENDS)
+        trusted = any(str(seq.backend).lower().startswith(str(b).lower()) for b in backends)
+        clf_summary = {"good_frame_fraction": frac, "mean_probability": float(fin.mean()),
+                       "verdict": "good" if frac >= CLASSIFIER_GOOD_FRACTION else "bad",
+                       "frames_judged": int(fin.size), "trusted_for_this_backend": trusted,
+                       "note": None if trusted else
+                       f"trained on OpenPose data; on {seq.backend} poses it is reported but does "
+                       f"not decide (it judged other sources' clips no better than chance)"}
+    return classifier, probs, clf_summary
+
+
+def _learned_deviations(report: dict, seq, reps_res, deviation_model, deviation_dir, judge: bool,
+                        notes: list) -> None:
+    """The learned deviation model's per-joint deviations into report["model_deviations"]
+    (and by phase); they are reported beside the good-form joint deviations ("deviations")
+    and do not drive the coaching: on other people's clips they were noise-sized."""
+    if deviation_model is None and deviation_dir:
+        deviation_model, note = _load_optional("deviation", deviation_dir)
+        if note:
+            notes.append(note)
+    elif deviation_model is None:
+        notes.append("no deviation model given; the learned per-joint deviations skipped "
+                     "(the good-form joint deviations are reported)")
+    if deviation_model is not None and judge:
+        mask = np.zeros(len(seq), dtype=bool)
+        for r in reps_res.reps:
+            mask |= r.phase_mask(len(seq), "pull") | r.phase_mask(len(seq), "lockout")
+        try:
+            devs = deviation_model.summarise(seq, frame_mask=mask)
+            report["model_deviations"] = [dict(d) for d in devs]
+            report["model_deviations_frames"] = "pull and lockout phases of every rep"
+            by_phase = {}
+            for ph in PHASES:
+                m = np.zeros(len(seq), dtype=bool)
+                for r in reps_res.reps:
+                    m |= r.phase_mask(len(seq), ph)
+                if m.any():
+                    by_phase[ph] = [dict(d) for d in deviation_model.summarise(seq, frame_mask=m)]
+            report["model_deviations_by_phase"] = by_phase
+        except (ValueError, KeyError) as e:
+            notes.append(f"deviation model could not score this pose ({e}); skipped")
+
+
+def _rep_entries(report: dict, form, judge: bool, probs) -> np.ndarray | None:
+    """Append one entry per counted rep to report["reps"] (judged or not, with its confidence);
+    returns the rep number of every sample (None without reps)."""
+    reps_res = form["reps"] if form is not None else None
+    rep_of = None
+    if reps_res is not None and reps_res.count:
+        rep_of = reps_res.rep_of_sample()
+        per_rep = {r["index"]: r for r in ((form.get("rules") or {}).get("per_rep") or [])}
+        judged = set(form["judged"])
+        for r in reps_res.reps:
+            rr = per_rep.get(r.index)
+            ok = judge and r.index in judged and rr is not None
+            entry = {"index": r.index, "start_s": r.start_s, "end_s": r.end_s,
+                     "verdict": ("bad" if rr["errors"] else "good") if ok else "unknown",
+                     "confidence": round(form["rep_confidence"].get(r.index, 0.0), 2),
+                     "judged": bool(ok), "score": rr["score"] if ok else None,
+                     "errors": [{"name": e["name"], "description": e["description"], "time_s": e["time_s"],
+                                 "evidence": e["evidence"], "severity": e["severity"]} for e in rr["errors"]] if ok else [],
+                     "phases": {k: list(v) for k, v in r.phases.items()}, "complete": r.complete,
+                     "measurements": rr["measurements"] if rr else {}, "margins": rr["margins"] if ok else {}}
+            if not ok and report["verdict"] in ("good", "bad"):
+                entry["why_not_judged"] = (f"only {form['rep_confidence'].get(r.index, 0.0):.0%} of its frames "
+                                           f"could be trusted (need {MIN_REP_CONFIDENCE:.0%})")
+            if probs is not None:
+                p = probs[rep_of == r.index]
+                p = p[np.isfinite(p)]
+                entry["classifier_good_fraction"] = float(np.mean(p >= 0.5)) if p.size else None
+            report["reps"].append(entry)
+    return rep_of
 
 
 def analyze_video(video_path, out_dir, frame_stride: int = 2, view: str | None = None,
