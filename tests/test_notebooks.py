@@ -1,23 +1,55 @@
-"""Notebook hygiene and the papermill parameter handling."""
-import json
+"""Notebook hygiene (Jupytext pairs in sync, no outputs, one parameters cell) and the papermill
+parameter handling."""
+import copy
 
+import jupytext
 import nbformat
 import papermill as pm
 import pytest
+from jupytext.compare import compare_notebooks
+from jupytext.config import load_jupytext_config
 
 from deadlift_utils import config
 from deadlift_utils.pipeline import NOTEBOOKS, build_parameters
 
 NB_DIR = config.PROJECT_ROOT / "notebooks"
+FIX = "run `make notebooks` (jupytext --sync, then strip outputs) and commit both files"
+
+
+def test_every_notebook_is_paired_with_a_percent_script():
+    cfg = load_jupytext_config(str(NB_DIR / f"{NOTEBOOKS[0]}.ipynb"))
+    assert cfg is not None and cfg.formats in ("ipynb,py:percent", ["ipynb,py:percent"]), "notebooks/jupytext.toml must pair ipynb with py:percent"
+    assert sorted(p.stem for p in NB_DIR.glob("*.py")) == NOTEBOOKS, "one NN_name.py beside each NN_name.ipynb"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_pair_is_in_sync(name):
+    """The .py holds exactly what jupytext writes from the .ipynb (same cells, sources, tags):
+    an edit saved on one side only (outside JupyterLab) fails here until the pair is synced."""
+    ipynb = jupytext.read(NB_DIR / f"{name}.ipynb")
+    script = jupytext.read(NB_DIR / f"{name}.py")
+    inputs_only = copy.deepcopy(ipynb)
+    inputs_only.metadata = {}  # the kernelspec stays in the .ipynb (notebook_metadata_filter = "-all")
+    try:
+        compare_notebooks(script, inputs_only, fmt="py:percent", allow_expected_differences=False)
+    except Exception as e:  # jupytext's NotebookDifference / AssertionError, with the diff
+        pytest.fail(f"notebooks/{name}.py and .ipynb differ; {FIX}:\n{e}")
+    cfg = load_jupytext_config(str(NB_DIR / f"{name}.ipynb"))
+    expected = jupytext.writes(ipynb, fmt="py:percent", config=cfg)
+    assert (NB_DIR / f"{name}.py").read_text() == expected, f"notebooks/{name}.py is not jupytext's text; {FIX}"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_committed_notebook_has_no_outputs_and_a_parseable_parameters_cell(name):
     nb = nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+    nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert tagged == [code[0]], "exactly one cell, the first code cell, must be tagged 'parameters'"
+    ids = [c.get("id") for c in nb.cells]
+    assert all(ids) and len(set(ids)) == len(ids), f"{name}: cell ids missing or repeated"
     for c in code:
-        assert c.outputs == [] and c.execution_count is None, f"{name} has outputs: strip them"
+        assert c.outputs == [] and c.execution_count is None, f"{name} has outputs: {FIX}"
     # papermill must understand every parameter line (it silently drops lines it cannot parse)
     lines = [l for l in code[0].source.splitlines() if l.strip() and not l.lstrip().startswith("#")]
     declared = pm.inspect_notebook(str(NB_DIR / f"{name}.ipynb"))
