@@ -15,7 +15,6 @@
 # Everything here is a call into `deadlift_utils`; the logic is tested in `tests/`.
 
 # %% tags=["parameters"]
-smoke: bool = False  # True: 2 folds, 2 epochs, two models (CI, about a minute)
 run_dir: str = "outputs/runs/manual"  # results go to {run_dir}/classifier
 seed: int = 0  # numpy / python / TensorFlow seed
 tf_threads: int = 2  # CPU threads for TensorFlow (the machine is shared)
@@ -32,10 +31,8 @@ final_spec: str = "mlp_norm_angles_mask_win2"  # the spec saved as the model (be
 transfer_pose_dirs: str = "data/interim/poses/yfgd_small|../shared/data/videos/yfgd_small/labels.csv;data/interim/poses/kettlebell_errors|../shared/data/videos/kettlebell_errors/labels.csv"  # POSE_DIR|LABELS_CSV pairs, ';'-separated (skipped when absent)
 
 # %%
-import sys, time, json
+import time, json
 from pathlib import Path
-ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
-sys.path.insert(0, str(ROOT))
 import numpy as np
 import pandas as pd
 import matplotlib
@@ -43,11 +40,9 @@ import matplotlib.pyplot as plt
 from IPython.display import display, Markdown
 from deadlift_utils import config
 from deadlift_utils.models import configure_tensorflow, machine_info
-def project_path(p):
-    """A parameter path: absolute as given, else relative to the project root."""
-    return Path(p) if Path(p).is_absolute() else ROOT / p
-run_dir = project_path(run_dir)
-esap_dir = project_path(esap_dir)
+# Paths in parameters: absolute as given, else relative to the project root (wherever the kernel starts).
+run_dir = config.resolve(run_dir)
+esap_dir = config.resolve(esap_dir)
 configure_tensorflow(seed, threads=tf_threads)
 t_notebook = time.perf_counter()
 
@@ -55,9 +50,6 @@ from deadlift_utils.dataset import load_training_videos, load_openpose_sequences
 from deadlift_utils.train import (STUDY_SPEC, spec_by_name, cross_validate, summarise, plot_histories,
                                   results_markdown, train_and_predict_other, leave_one_lifter_out,
                                   train_final, evaluate_transfer_folder, video_scores)
-if smoke:
-    epochs, folds = 2, 2
-    ablation = "study_mlp_raw," + final_spec
 out_dir = run_dir / "classifier"
 out_dir.mkdir(parents=True, exist_ok=True)
 specs = [spec_by_name(s) for s in ablation.split(",")]
@@ -69,7 +61,7 @@ print(machine_info())
 
 # %%
 videos = load_training_videos(esap_dir, include_user=include_user_videos,
-                              labels_csv=project_path(labels_csv), approvals_csv=project_path(approvals_csv))
+                              labels_csv=config.resolve(labels_csv), approvals_csv=config.resolve(approvals_csv))
 vt = video_table(videos)
 display(pd.crosstab(vt["view"], vt["form"], margins=True))
 print(f"{len(vt)} videos in {vt['group'].nunique()} recordings; merged near-duplicates:")
@@ -115,11 +107,11 @@ display(table[table["view"] != "all"].round(3))
 # Trained on the study's data only, then tested on the 5 OpenPose lifters; then leave-one-lifter-out with the other lifters joining training. Finally any BlazePose pose folders from our extractor (yfgd_small, kettlebell), if present; videos the model was trained on (approved in notebook 02 with `include_user_videos=True`) are left out of that figure.
 
 # %%
-others = load_openpose_sequences(project_path(openpose_dir))
+others = load_openpose_sequences(config.resolve(openpose_dir))
 transfer_specs = [STUDY_SPEC] + [s for s in specs if s["name"] == final_spec and s["name"] != STUDY_SPEC["name"]]
 for spec in transfer_specs:
     add(spec["name"], "(c) ESAP -> OpenPose lifters", train_and_predict_other(videos, others, spec, epochs, seed))
-    if lifter_holdout and not smoke:
+    if lifter_holdout:
         add(spec["name"], "(c) leave-one-lifter-out", leave_one_lifter_out(videos, others, spec, epochs, seed))
 table = pd.concat(rows, ignore_index=True)
 display(table[table["protocol"].str.startswith("(c)")].round(3))
@@ -136,7 +128,7 @@ b = table[(table["model"] == final_spec) & (table["protocol"] == "(b) grouped") 
 rule = {"name": "good_frame_fraction", "threshold": 0.6, "frame_threshold": 0.5}
 if len(b) and b["video_acc_mean_prob"].iloc[0] > b["video_acc_study_60pct"].iloc[0]:
     rule = {"name": "mean_probability", "threshold": 0.5}
-cfg.update({"video_rule": rule, "run_dir": str(run_dir), "smoke": smoke, "folds": folds})
+cfg.update({"video_rule": rule, "run_dir": str(run_dir), "folds": folds})
 metrics = {**machine_info(), "final_train_seconds": secs,
            "results": table.to_dict(orient="records"), "spec": final_spec}
 from deadlift_utils.models import save_model_bundle
@@ -151,7 +143,7 @@ from deadlift_utils.models import load_classifier
 clf = load_classifier(out_dir)
 for item in [s for s in transfer_pose_dirs.split(";") if s.strip()]:
     t_pose_dir, t_labels = item.split("|", 1)
-    t_labels, t_pose_dir = project_path(t_labels), project_path(t_pose_dir)
+    t_labels, t_pose_dir = config.resolve(t_labels), config.resolve(t_pose_dir)
     if not t_pose_dir.is_dir():
         print(f"skipped {t_pose_dir}: no poses yet (python -m deadlift_utils extract VIDEO_FOLDER --out {t_pose_dir})")
         continue
@@ -181,7 +173,7 @@ from deadlift_utils.io_utils import atomic_write_text
 info = machine_info()
 atomic_write_text(out_dir / "results.csv", table.to_csv(index=False))
 atomic_write_text(out_dir / "results.md", f"Date: {info['date_utc']}; machine: {info['machine']}; "
-                  f"{folds} folds, {epochs} epochs{' (SMOKE)' if smoke else ''}\n\n" + results_markdown(table))
+                  f"{folds} folds, {epochs} epochs\n\n" + results_markdown(table))
 display(Markdown(results_markdown(table[table["view"] == "all"].drop(columns=["view"]))))
 import json
 m = json.loads((out_dir / "metrics.json").read_text()); m["results"] = table.to_dict(orient="records")

@@ -12,7 +12,6 @@
 # deviation separate bad from good form (ROC AUC)? Which joints deviate most in bad videos?
 
 # %% tags=["parameters"]
-smoke: bool = False  # True: 2 folds, 2 epochs (CI, about a minute)
 run_dir: str = "outputs/runs/manual"  # results go to {run_dir}/deviation
 seed: int = 0  # numpy / python / TensorFlow seed
 tf_threads: int = 2  # CPU threads for TensorFlow (the machine is shared)
@@ -28,10 +27,8 @@ folds: int = 5  # grouped cross-validation folds
 final_model: str = "auto"  # net to save; 'auto' picks the best video AUC in cross-validation
 
 # %%
-import sys, time, json
+import time, json
 from pathlib import Path
-ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
-sys.path.insert(0, str(ROOT))
 import numpy as np
 import pandas as pd
 import matplotlib
@@ -39,11 +36,9 @@ import matplotlib.pyplot as plt
 from IPython.display import display, Markdown
 from deadlift_utils import config
 from deadlift_utils.models import configure_tensorflow, machine_info
-def project_path(p):
-    """A parameter path: absolute as given, else relative to the project root."""
-    return Path(p) if Path(p).is_absolute() else ROOT / p
-run_dir = project_path(run_dir)
-esap_dir = project_path(esap_dir)
+# Paths in parameters: absolute as given, else relative to the project root (wherever the kernel starts).
+run_dir = config.resolve(run_dir)
+esap_dir = config.resolve(esap_dir)
 configure_tensorflow(seed, threads=tf_threads)
 t_notebook = time.perf_counter()
 
@@ -52,12 +47,10 @@ from deadlift_utils.deviation import (cross_validate_deviation, deviation_auc_ta
                                       plot_deviation_histories, good_frames, fit_deviation_net,
                                       save_deviation_model, load_deviation_model)
 from deadlift_utils.train import results_markdown
-if smoke:
-    epochs, study_conv_epochs, folds, models = 2, 2, 2, "linear,mlp"
 out_dir = run_dir / "deviation"
 out_dir.mkdir(parents=True, exist_ok=True)
 videos = load_training_videos(esap_dir, include_user=include_user_videos,
-                              labels_csv=project_path(labels_csv), approvals_csv=project_path(approvals_csv))
+                              labels_csv=config.resolve(labels_csv), approvals_csv=config.resolve(approvals_csv))
 vt = video_table(videos)
 display(pd.crosstab(vt["view"], vt["form"], margins=True))
 
@@ -114,7 +107,7 @@ model, hist, secs = fit_deviation_net(Z_tr, Z_va, best, epochs=ep, seed=seed, pa
 plot_deviation_histories([hist], out_dir / "curves_final.png", f"final {best}"); plt.show()
 cfg = {"net": best, "epochs": ep, "epochs_run": len(hist["loss"]), "patience": patience, "seed": seed,
        "batch_size": 32, "lr_decay": "x0.8 every 25 epochs", "training_frames": int(len(Z_tr)),
-       "smoke": smoke, "run_dir": str(run_dir)}
+       "run_dir": str(run_dir)}
 metrics = {**machine_info(), "final_train_seconds": secs, "cv": table.to_dict(orient="records"),
            "top_joints_bad": tops[best].to_dict(orient="records"), "chosen": best}
 save_deviation_model(model, out_dir, cfg, metrics)

@@ -23,44 +23,38 @@
 
 # %% tags=["parameters"]
 video_path = ""  # str: the video to analyse; empty means the shared demo clip kettlebell_errors/hips_first_side.mp4
-out_dir = "../outputs/analysis"  # str: folder for the report, plots and annotated video
+out_dir = "outputs/analysis"  # str: folder for the report, plots and annotated video (relative paths: to the project root)
 classifier_dir = ""  # str: trained classifier folder from notebook 03; empty means verdict from the rules only
 deviation_dir = ""  # str: trained deviation model folder from notebook 04; empty means skip deviations
 openai_model = "gpt-4o-mini"  # str: OpenAI model for the coaching text (key from OPENAI_API_KEY)
 view = ""  # str: front, middle or side; empty means predict it from the pose
 frame_stride = 2  # int: analyse every Nth video frame
-smoke = False  # bool: quick CI run (every 6th frame, no annotated video)
+write_video = True  # bool: also write the annotated video (smoke runs skip it)
 
 # %% [markdown]
 # ## Run the analysis
 # Pose extraction, reps and phases, named-error rules, optional classifier and deviation model, verdict, coaching, outputs.
 
 # %%
-import sys
-from pathlib import Path
-
-# Make the project's package importable when the kernel starts in notebooks/.
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "deadlift_utils").is_dir())
-sys.path.insert(0, str(ROOT))
-
 import pandas as pd
 from IPython.display import HTML, Image, Markdown, Video, display
 
+from deadlift_utils import config
 from deadlift_utils.analyze import analyze_video
-from deadlift_utils.config import KETTLEBELL_DIR
 
-video = Path(video_path) if video_path else KETTLEBELL_DIR / "hips_first_side.mp4"
+# Paths in parameters: absolute as given, else relative to the project root (wherever the kernel starts).
+video = config.resolve(video_path) if video_path else config.KETTLEBELL_DIR / "hips_first_side.mp4"
+out = config.resolve(out_dir)
 report = analyze_video(
-    video, out_dir,
-    frame_stride=6 if smoke else frame_stride,
+    video, out,
+    frame_stride=frame_stride,
     view=view or None,
-    classifier_dir=classifier_dir or None,
-    deviation_dir=deviation_dir or None,
+    classifier_dir=config.resolve(classifier_dir) if classifier_dir else None,
+    deviation_dir=config.resolve(deviation_dir) if deviation_dir else None,
     openai_model=openai_model,
-    write_video=not smoke,
+    write_video=write_video,
     progress=True,
 )
-out = Path(out_dir)
 score = "-" if report["form_score"] is None else f"{report['form_score']:.2f}"
 style = (report.get("style") or {}).get("style", "-")
 display(Markdown(f"## Verdict: **{report['verdict']}** (form score {score})  \n{report['verdict_reason']}  \n"
