@@ -49,10 +49,14 @@ test: install browser-deps
 test-fast: install
 	$(PY) -m pytest -q -m "not browser and not slow"
 
+# Each notebook is a pair, notebooks/NN_name.ipynb + NN_name.py (percent format, notebooks/jupytext.toml).
+# JupyterLab keeps a pair in sync on save; after editing a .py elsewhere, or before a commit, run
+# this: it syncs every pair (the newer file wins), strips outputs from the .ipynb and syncs again
+# so the .py stays the newer file (JupyterLab then opens the pair without a timestamp warning).
 notebooks:
-	$(PY) scripts/make_notebooks_01_02.py
-	$(PY) scripts/make_notebooks_03_04.py
-	$(PY) scripts/make_notebook_05.py
+	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
+	$(VENV)/bin/jupyter nbconvert --log-level=WARN --clear-output --inplace notebooks/*.ipynb
+	$(VENV)/bin/jupytext --quiet --sync notebooks/*.ipynb
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/

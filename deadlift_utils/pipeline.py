@@ -24,7 +24,7 @@ from .quiet import quiet_environment
 NOTEBOOKS = ["01_label_videos", "02_extract_poses", "03_train_classifier",
              "04_train_deviation_model", "05_evaluate_and_feedback"]
 NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
-TOP_KEYS = ("data_dir", "poses_dir", "notebooks", "smoke")
+TOP_KEYS = ("extends", "data_dir", "poses_dir", "notebooks", "smoke")
 
 
 _DECLARED: dict = {}
@@ -89,10 +89,8 @@ def _coerce(name: str, key: str, value, declared: dict, where: str = "the params
     return value
 
 
-def build_parameters(params_yaml: str | os.PathLike, smoke: bool = False, data_dir: str | None = None,
-                     run_dir: Path | None = None) -> dict[str, dict]:
-    """Read the YAML and return {notebook: parameters}, with placeholders filled and types checked."""
-    params_yaml = config.resolve(params_yaml)
+def _read_params_file(params_yaml: Path) -> dict:
+    """One params YAML, parsed and checked (top keys, section shapes); `extends` not followed."""
     if not params_yaml.is_file():
         raise FileNotFoundError(f"{params_yaml}: no such parameters file. Use params/demo.yaml as a template.")
     try:
@@ -121,6 +119,46 @@ def build_parameters(params_yaml: str | os.PathLike, smoke: bool = False, data_d
             if values is not None and not isinstance(values, dict):
                 raise ValueError(f"{params_yaml}: {section}.{name} should map parameter names to values, "
                                  f"not be {values!r}.")
+    return doc
+
+
+def load_params(params_yaml: str | os.PathLike, _chain: tuple = ()) -> dict:
+    """The params YAML as one dict, with `extends: other.yaml` (relative to the file's folder)
+    followed: the file's values replace the base's, per notebook parameter in `notebooks` and
+    `smoke`, and per key at the top. So params/full.yaml holds only what differs from demo.yaml."""
+    params_yaml = config.resolve(params_yaml)
+    doc = _read_params_file(params_yaml)
+    base = doc.pop("extends", None)
+    if base is None:
+        return doc
+    if not isinstance(base, str) or not base.strip():
+        raise ValueError(f"{params_yaml}: 'extends' should name another params file (e.g. extends: demo.yaml), "
+                         f"not {base!r}.")
+    base_path = Path(os.path.normpath(params_yaml.parent / Path(base).expanduser()))
+    if base_path == params_yaml or base_path in _chain:
+        raise ValueError(f"{params_yaml}: 'extends: {base}' leads back to {base_path} (a loop); "
+                         f"point it at a file that does not extend this one.")
+    if not base_path.is_file():
+        raise FileNotFoundError(f"{params_yaml}: 'extends: {base}' names {base_path}, which does not exist; "
+                                f"the path is relative to {params_yaml.parent}.")
+    merged = load_params(base_path, _chain + (params_yaml,))
+    for key, value in doc.items():
+        if key in ("notebooks", "smoke"):
+            section = {name: dict(values or {}) for name, values in (merged.get(key) or {}).items()}
+            for name, values in (value or {}).items():
+                section.setdefault(name, {}).update(values or {})
+            merged[key] = section
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_parameters(params_yaml: str | os.PathLike, smoke: bool = False, data_dir: str | None = None,
+                     run_dir: Path | None = None) -> dict[str, dict]:
+    """Read the YAML (and the file it `extends`) and return {notebook: parameters}, with
+    placeholders filled and types checked; with smoke=True the `smoke` section goes on top."""
+    params_yaml = config.resolve(params_yaml)
+    doc = load_params(params_yaml)
     data = str(config.resolve(data_dir or doc.get("data_dir") or config.SHARED_DATA_DIR))
     config.require_dir(data, "data folder")
     subst = {"data_dir": data, "poses_dir": str(config.resolve(doc.get("poses_dir", "data/interim/poses"))),

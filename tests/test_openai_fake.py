@@ -304,7 +304,7 @@ def test_notebook_05_with_a_key_and_a_failing_server_leaks_nothing(server, env, 
     out = tmp_path / "analysis"
     executed = tmp_path / "05_run.ipynb"
     pm.execute_notebook(str(PROJECT_ROOT / "notebooks" / "05_evaluate_and_feedback.ipynb"), str(executed),
-                        parameters={"smoke": True, "out_dir": str(out)},
+                        parameters={"frame_stride": 6, "write_video": False, "out_dir": str(out)},
                         cwd=str(PROJECT_ROOT / "notebooks"), kernel_name="python3", progress_bar=False)
     # The kernel really called the fake server with the key.
     assert [r["step"] for r in server.requests] == ["500", "401echo"]
