@@ -7,7 +7,7 @@
 `analyze_pose(seq, ...)` does the analysis of a PoseSequence and returns the report dict;
 `analyze_video(video_path, out_dir, ...)` extracts the pose and writes the report files
 (report.py: JSON, HTML with stills of each finding, plots, annotated video) into out_dir.
-`analyze_command(args)` is the CLI entry (python -m deadlift_utils analyze VIDEO --out DIR).
+The command line (`python -m deadlift_utils analyze VIDEO --out DIR`) is cli.cmd_analyze.
 
 How the verdict is decided (the report's "decided_by" says which applied):
   1. "unknown" when the pose cannot support a judgement: too few frames, no person, the view
@@ -23,7 +23,6 @@ How the verdict is decided (the report's "decided_by" says which applied):
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -384,42 +383,3 @@ def latest_trained_models(runs_dir=None) -> dict:
             out.update(found, run=run.name)
             return out
     return out
-
-
-def analyze_command(args) -> int:
-    """CLI: `python -m deadlift_utils analyze VIDEO --out DIR [...]`. Returns the exit status;
-    expected problems print one line on stderr (no traceback).
-
-    A --classifier / --deviation folder the user names must be a saved model: a wrong one is
-    an error here, before the slow extraction (the Python API skips it with a note instead).
-    """
-    try:
-        from .models import check_model_folder
-
-        clf, dev = getattr(args, "classifier", None), getattr(args, "deviation", None)
-        for what, folder in (("classifier", clf), ("deviation model", dev)):
-            if folder:
-                check_model_folder(folder, what)
-        used = "none (--no-models)"
-        if not getattr(args, "no_models", False) and not (clf or dev):
-            latest = latest_trained_models()
-            clf, dev = latest["classifier"], latest["deviation"]
-            used = (f"the latest run's ({latest['run']}): {clf or '-'}, {dev or '-'}" if latest["run"]
-                    else "none found under outputs/runs (train them with make demo, or pass --classifier/--deviation)")
-        elif clf or dev:
-            used = f"{clf or '-'}, {dev or '-'}"
-        report = analyze_video(
-            args.video, args.out, frame_stride=int(getattr(args, "stride", None) or 2),
-            view=getattr(args, "view", None), classifier_dir=clf, deviation_dir=dev,
-            openai_model=getattr(args, "openai_model", None) or "gpt-4o-mini",
-        )
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    stem = Path(args.video).stem
-    n = len(report["reps"])
-    print(f"{Path(args.video).name}: verdict {report['verdict']} ({report.get('verdict_reason')}); "
-          f"{n} rep{'s' if n != 1 else ''}; view {report['view']}; coaching: {report['feedback']['source']}; "
-          f"report: {Path(args.out) / (stem + '_report.html')}")
-    print(f"trained models used: {used}")
-    return 0

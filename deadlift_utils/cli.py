@@ -54,9 +54,43 @@ def cmd_classify(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from .analyze import analyze_command
+    """CLI: `python -m deadlift_utils analyze VIDEO --out DIR [...]`. Returns the exit status;
+    expected problems print one line on stderr (no traceback).
 
-    return int(analyze_command(args) or 0)
+    A --classifier / --deviation folder the user names must be a saved model: a wrong one is
+    an error here, before the slow extraction (the Python API skips it with a note instead).
+    """
+    try:
+        from .analyze import analyze_video, latest_trained_models
+        from .models import check_model_folder
+
+        clf, dev = getattr(args, "classifier", None), getattr(args, "deviation", None)
+        for what, folder in (("classifier", clf), ("deviation model", dev)):
+            if folder:
+                check_model_folder(folder, what)
+        used = "none (--no-models)"
+        if not getattr(args, "no_models", False) and not (clf or dev):
+            latest = latest_trained_models()
+            clf, dev = latest["classifier"], latest["deviation"]
+            used = (f"the latest run's ({latest['run']}): {clf or '-'}, {dev or '-'}" if latest["run"]
+                    else "none found under outputs/runs (train them with make demo, or pass --classifier/--deviation)")
+        elif clf or dev:
+            used = f"{clf or '-'}, {dev or '-'}"
+        report = analyze_video(
+            args.video, args.out, frame_stride=int(getattr(args, "stride", None) or 2),
+            view=getattr(args, "view", None), classifier_dir=clf, deviation_dir=dev,
+            openai_model=getattr(args, "openai_model", None) or "gpt-4o-mini",
+        )
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    stem = Path(args.video).stem
+    n = len(report["reps"])
+    print(f"{Path(args.video).name}: verdict {report['verdict']} ({report.get('verdict_reason')}); "
+          f"{n} rep{'s' if n != 1 else ''}; view {report['view']}; coaching: {report['feedback']['source']}; "
+          f"report: {Path(args.out) / (stem + '_report.html')}")
+    print(f"trained models used: {used}")
+    return 0
 
 
 def cmd_run(args) -> int:

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from deadlift_utils.analyze import analyze_command, analyze_pose, analyze_video
+from deadlift_utils.analyze import analyze_pose, analyze_video
+from deadlift_utils.cli import cmd_analyze as analyze_command
 from deadlift_utils.config import OPENPOSE_SEQUENCES_DIR, YFGD_DIR
 from deadlift_utils.pose import load_pose_json
 
