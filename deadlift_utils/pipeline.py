@@ -254,16 +254,20 @@ def _metrics(name: str, run_dir: Path, params: dict) -> dict:
 
 
 def kernel_options() -> dict:
-    """papermill keyword arguments for the notebook kernel: CurveZMQ-encrypted kernel sockets
-    when pyzmq supports them. ipykernel >= 7.3 warns on every start over plain TCP, which
+    """papermill keyword arguments for the notebook kernel: a quiet kernel log, and CurveZMQ-encrypted
+    kernel sockets when pyzmq supports them. ipykernel >= 7.3 warns on every start over plain TCP, which
     buried the run's own output; the kernel is local either way."""
     import zmq
 
+    # The kernel's own log at CRITICAL: papermill interrupts a kernel as it shuts it down, and a
+    # kernel that finished quickly logs "[IPKernelApp] ERROR | KeyboardInterrupt caught in
+    # kernel", which reads as a failure; a cell's error still reaches the notebook and the run.
+    quiet = {"extra_arguments": ["--IPKernelApp.log_level=CRITICAL"]}
     if not zmq.has("curve"):
-        return {}
+        return quiet
     from traitlets.config import Config
 
-    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
+    return {**quiet, "config": Config({"KernelManager": {"transport_encryption": "auto"}})}
 
 
 def run_pipeline(params_yaml: str | os.PathLike = "params/demo.yaml", smoke: bool = False,
