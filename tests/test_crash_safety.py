@@ -98,13 +98,13 @@ def kill_many(zygote: Zygote, kind: str, folder: Path, n: int, rng: random.Rando
         targeted = rng.random() < targeted_share
         pid = zygote.spawn(kind, folder, start)
         if targeted:
-            # Wait for a save to create its temp file, then kill within the next ~1 ms:
+            # Wait for a save to create its temp file, then kill within the next ~0.5 ms:
             # during the write, the fsync, the rename or the folder fsync.
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and not (
                     {t for p in files.values() for t in temp_files_for(p)} - temps_before):
                 time.sleep(0.0002)
-            time.sleep(rng.uniform(0, 0.001))
+            time.sleep(rng.uniform(0, 0.0005))
         else:
             time.sleep(rng.uniform(0, MAX_DELAY_S))
         os.kill(pid, signal.SIGKILL)
