@@ -142,19 +142,16 @@ def _joint_deviations(seq, sig, reps_res, judged, view, norms) -> list[dict]:
 
 def measure_clip(seq, view: str, use_world: bool = True) -> list[dict]:
     """Every rule's metric on every judged rep of a clip, before any threshold (for fitting
-    the norms): [{"rep", "confidence", "style", "values": {rule: value}}]."""
-    from .rules import measure_reps
-
+    the norms): [{"rep", "confidence", "style", "values": {rule: value}, "joints"}]."""
     from .norms import joint_positions
 
     res = judge_form(seq, view, norms={}, use_world=use_world)
-    if res["reps"].count == 0:
+    if res["reps"].count == 0 or res["rules"] is None:
         return []
     judged = set(res["judged"])
     style = (res["style"] or {}).get("style")
     sig = res["signals"]
-    vals = measure_reps(seq, res["reps"].reps, view, signals=sig)
     by_index = {r.index: r for r in res["reps"].reps}
     return [{"rep": m["index"], "confidence": res["rep_confidence"][m["index"]], "style": style,
              "values": m["values"], "joints": joint_positions(sig, seq, by_index[m["index"]], sig.chain)}
-            for m in vals if m["index"] in judged]
+            for m in res["rules"]["per_rep"] if m["index"] in judged]

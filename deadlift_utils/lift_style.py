@@ -22,6 +22,7 @@ import numpy as np
 
 from .keypoints import nanmedian
 
+
 def _med(a) -> float:
     return float(nanmedian(a))
 
@@ -39,8 +40,7 @@ SUMO_STANCE = 1.6
 
 def classify_style(sig, reps, view: str) -> dict:
     """{"style", "evidence": {measure: value}, "notes": [...]} from the Signals and reps."""
-    from .rules import (_bottom_index, _standing, _window, metric_hip_above_knee_bottom,
-                        metric_torso_lean_bottom)
+    from .rules import _standing, _window, metric_hip_above_knee_bottom, metric_torso_lean_bottom
 
     notes: list[str] = []
     thighs, leans, hands = [], [], []
@@ -56,7 +56,6 @@ def classify_style(sig, reps, view: str) -> dict:
         w = sig.wrist_rise_px[sl]
         if np.isfinite(w).any() and np.isfinite(shin) and shin > 0:
             hands.append(float(np.nanmin(w) / shin))
-        _ = _bottom_index  # (the bottom is where both metrics above measure)
     stance_vals = sig.stance_ratio[np.isfinite(sig.stance_ratio)]
     stance = _med(stance_vals)
     # Width along the camera's line of sight is what monocular 3D estimates worst: the stance

@@ -11,9 +11,9 @@ alone. A rule whose metric reads the same from every view (heights and their rat
 one norm over all views; the others get a norm per camera view where good reps from at least
 MIN_SOURCES sources were measured in that view, else one over all the views they are valid in.
 
-`fit_norms(rows)` -> the norms dict; `scripts/fit_norms.py` fits them on all shared data and
-writes `deadlift_utils/norms.json` (packaged; `load_norms()` reads it) and a table in
-docs/form_results.md; `scripts/evaluate_form.py` refits them without each source in turn.
+`fit_norms(rows)` -> the norms dict. `scripts/evaluate_form.py` fits them on all shared data
+into `deadlift_utils/norms.json` (packaged; `load_norms()` reads it), refits them without each
+source in turn for the evaluation, and writes the tables to docs/form_results.md.
 """
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def _load(path: str, mtime: float) -> dict:
     data = json.loads(Path(path).read_text())
     if data.get("schema") != SCHEMA:
         raise ValueError(f"{path}: not a norms file (schema {data.get('schema')!r}); "
-                         f"refit it with python scripts/fit_norms.py")
+                         f"refit it with python scripts/evaluate_form.py")
     return data
 
 
@@ -142,7 +142,7 @@ def load_norms(path=None) -> dict:
     p = Path(path) if path else NORMS_JSON
     if not p.is_file():
         if path:
-            raise FileNotFoundError(f"{p}: norms file not found; fit one with python scripts/fit_norms.py")
+            raise FileNotFoundError(f"{p}: norms file not found; fit one with python scripts/evaluate_form.py")
         return {}
     return _load(str(p), p.stat().st_mtime)
 

@@ -4,7 +4,7 @@ Each rule is a `Rule`: a per-rep metric (a number with units, measured at a stat
 the rep), a direction, and the camera views where the metric means what it says. Its
 threshold is not set by eye: it is the edge of the **good-form range** of that metric, learned
 from the good reps of every shared source (norms.py, `deadlift_utils/norms.json`, written by
-`scripts/fit_norms.py`; each threshold is a stated percentile of that range). A rep is flagged
+`scripts/evaluate_form.py`; each threshold is a stated percentile of that range). A rep is flagged
 when its metric crosses the threshold; the finding carries the rep, the time and the evidence
 (value, threshold, units, the percentile, which keypoints). Rules whose view is not valid for
 the video, or that the lift style makes meaningless (an upright torso is normal in a sumo
@@ -61,7 +61,6 @@ class Signals:
     head_torso_deg: np.ndarray       # angle between torso line and shoulder->ear line (0 = in line)
     head_signed_deg: np.ndarray      # the same in the image, signed: + head dropped forward
                                      # (neck flexed), - head thrown back (neck extended)
-    torso_chord: np.ndarray          # hip-shoulder distance / the video's standing value
     hip_height: np.ndarray           # image, torso lengths above the lowest hip position
     shoulder_height: np.ndarray      # image, torso lengths
     torso_rise_px: np.ndarray        # hip y - shoulder y (px): the torso's height in the image
@@ -186,10 +185,6 @@ def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = No
     dot = v2[:, 0] * e[:, 0] + v2[:, 1] * e[:, 1]
     head_signed = np.degrees(np.arctan2(cross * facing, dot))
 
-    chord = np.linalg.norm(v, axis=-1)
-    with np.errstate(all="ignore"):
-        chord_ref = np.nanpercentile(chord, 90) if np.isfinite(chord).any() else np.nan
-        chord = chord / chord_ref
 
     # Heights from the image (y down), in torso lengths above the lowest position seen.
     with np.errstate(all="ignore"):
@@ -226,7 +221,7 @@ def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = No
         spine = np.where(trusted, spine, np.nan)
     return Signals(
         np.asarray(seq.time_s, dtype=float), "3d_world" if use3d else "2d_image",
-        hip, hip2d, knee, knee2d, elbow, elbow2d, incline, torso_vs_thigh, head, head_signed, chord, hh, sh,
+        hip, hip2d, knee, knee2d, elbow, elbow2d, incline, torso_vs_thigh, head, head_signed, hh, sh,
         hip_c[:, 1] - sh_c[:, 1], knee_c[:, 1] - hip_c[:, 1], ankle_c[:, 1] - wrist_c[:, 1],
         ankle_c[:, 1] - knee_c[:, 1], grip, kneer, stance, bar, spine, facing, scale,
         trusted=trusted, chain=chain, bar_source=bar_source)
@@ -256,10 +251,6 @@ class Rule:
     needs: str = ""                  # what the metric needs that a pose may lack (for the reason)
     view_invariant: bool = False     # the metric reads the same from every view (heights,
                                      # height ratios): one norm over all views, not one per view
-
-    @property
-    def threshold(self) -> float:
-        return self.fallback_threshold
 
     def flagged(self, value: float, threshold: float | None = None) -> bool:
         th = self.fallback_threshold if threshold is None else threshold
@@ -581,8 +572,9 @@ def evaluate_rules(seq, reps, view: str, signals: Signals | None = None, rules=N
     norms: the good-form norms (norms.load_norms(); default the packaged ones); style: the
     lift style (lift_style.classify); rep_trust: {rep index: confidence 0..1}.
     Returns {"method", "checked": [rule names], "not_checked": {name: reason},
-             "per_rep": [{"index", "errors": [finding], "measurements": {name: value},
-                          "margins": {name: margin}, "score"}],
+             "per_rep": [{"index", "errors": [finding], "measurements": {name: value} (the checked
+                          rules), "values": {name: value} (every rule and supporting measure,
+                          checked or not), "margins": {name: margin}, "score"}],
              "rules": [rule docs]}. A finding is {"name", "description", "rep", "time_s",
              "evidence": {"metric", "value", "threshold", "units", "flag_when", "method",
              "threshold_source"}, "severity"}.
@@ -630,6 +622,7 @@ def evaluate_rules(seq, reps, view: str, signals: Signals | None = None, rules=N
         conf = 1.0 if rep_trust is None else float(rep_trust.get(rep.index, 1.0))
         score = max(margins.values()) if margins else None
         per_rep.append({"index": rep.index, "errors": errors, "measurements": meas, "margins": margins,
+                        "values": m["values"],
                         "score": None if score is None else round(score, 3), "confidence": round(conf, 3)})
     for r in checked:
         if r.name not in seen_any and reps:
