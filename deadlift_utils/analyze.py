@@ -319,16 +319,23 @@ def analyze_video(video_path, out_dir, frame_stride: int = 2, view: str | None =
     if not video_path.exists():
         raise FileNotFoundError(f"{video_path}: no such video. Check the path (and the video_path parameter).")
     t0 = time.perf_counter()
-    res = extract_video(video_path, out_dir / "poses", frame_stride=frame_stride,
-                        smoothing_window=smoothing_window, backend=backend, model_variant=model_variant,
-                        write_videos=False, progress=progress,
-                        frame_analyzers=analysis_frame_analyzers(spine=backend == "blazepose"))
-    t1 = time.perf_counter()
-    report = analyze_pose(res.sequence, view=view, classifier_dir=classifier_dir, deviation_dir=deviation_dir,
-                          openai_model=openai_model, feedback_client=feedback_client, use_openai=use_openai,
-                          cache_path=out_dir / "feedback_cache.json", video=str(video_path))
-    finish_report(report, out_dir, video_path.stem, video_path, frame_stride, res.pose_path,
-                  pose_seconds=t1 - t0, started=t1, write_video=write_video)
+    # The sampled frames, scaled down, kept for the annotated video (no second full-size decode).
+    small = out_dir / "poses" / f".{video_path.stem}.frames.mp4" if write_video else None
+    try:
+        res = extract_video(video_path, out_dir / "poses", frame_stride=frame_stride,
+                            smoothing_window=smoothing_window, backend=backend, model_variant=model_variant,
+                            write_videos=False, progress=progress, frames_path=small,
+                            frame_analyzers=analysis_frame_analyzers(spine=backend == "blazepose"))
+        t1 = time.perf_counter()
+        report = analyze_pose(res.sequence, view=view, classifier_dir=classifier_dir, deviation_dir=deviation_dir,
+                              openai_model=openai_model, feedback_client=feedback_client, use_openai=use_openai,
+                              cache_path=out_dir / "feedback_cache.json", video=str(video_path))
+        finish_report(report, out_dir, video_path.stem, video_path, frame_stride, res.pose_path,
+                      pose_seconds=t1 - t0, started=t1, write_video=write_video,
+                      frames_video=None if res.skipped else small)
+    finally:
+        if small is not None:
+            small.unlink(missing_ok=True)
     report.pop("_internal", None)
     return report
 

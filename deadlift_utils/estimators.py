@@ -192,7 +192,9 @@ class BlazePoseEstimator(PoseEstimator):
             mask = None
             masks = getattr(result, "segmentation_masks", None)
             if masks and i < len(masks):
-                mask = np.asarray(masks[i].numpy_view(), dtype=np.float32).reshape(h, w)
+                # A copy: the view points into MediaPipe's buffer, which the next detect() reuses
+                # while extraction's measuring thread may still read this frame's mask.
+                mask = np.array(masks[i].numpy_view(), dtype=np.float32, copy=True).reshape(h, w)
             people.append(Person(kp, world, mask))
         return people
 

@@ -19,6 +19,7 @@ from .drawing import draw_skeleton, put_label
 from .estimators import LazyEstimator, LifterTracker, PoseEstimator, make_estimator
 from .keypoints import N_KEYPOINTS, smooth_keypoints
 from .pose import SCHEMA, PoseSequence, load_pose_json, save_pose_json
+from .threads import Worker, prefetch
 from .video import VideoWriter, iter_frames, list_videos, probe_video
 
 
@@ -113,6 +114,7 @@ def extract_video(
     redo: bool = False,
     progress: bool = False,
     frame_analyzers=(),
+    frames_path: str | os.PathLike | None = None,
     **backend_options,
 ) -> ExtractResult:
     """Extract the lifter's COCO-18 pose from every `frame_stride`-th frame of a video.
@@ -129,6 +131,13 @@ def extract_video(
     `FrameAnalyzer`); each one's values land in `seq.frame_extras[name]` and in the JSON as
     an optional per-frame field of that name. An analyzer with `wants_mask` makes BlazePose
     return the lifter's segmentation mask (`Person.mask`).
+
+    frames_path: also write the sampled frames, scaled like the videos but with nothing drawn,
+    to this .mp4 (frame k = sample k), so a later pass (analyze's annotated video) need not
+    decode the full-size video again. Not written when an earlier result is reused.
+
+    Decoding, the pose model and everything after it (analyzers, smoothing, drawing) run in
+    three threads with bounded queues (threads.py), so both cores work and memory stays flat.
     """
     t0 = time.perf_counter()
     video_path, out_dir = Path(video_path), Path(out_dir)
@@ -174,6 +183,10 @@ def extract_video(
     smoothed: list[np.ndarray] = []
     indices: list[int] = []
     pending: deque = deque()         # frames waiting for their smoothing window to complete
+    frames_writer = None
+    if frames_path is not None:  # plain scaled-down frames, for a later pass (analyze's annotated video)
+        frames_writer = VideoWriter(frames_path, out_fps, out_w, out_h, crf=16)
+    need_small = (bool(writers) or frames_writer is not None) and scale < 1.0
 
     def emit(k: int) -> None:
         """Smooth sample k (its window is complete) and draw it."""
@@ -187,35 +200,52 @@ def extract_video(
             writers[0].write(put_label(draw_skeleton(np.zeros_like(frame), kp), label))
             writers[1].write(put_label(draw_skeleton(frame, kp), label))
 
+    def measure(item) -> None:
+        """Everything after the pose model, run in a second thread while the model works on
+        the next frame: the per-frame analyzers, the down-scaled copy for the videos, the
+        smoothing window and drawing."""
+        index, frame, person = item
+        row = np.full((N_KEYPOINTS, 6), np.nan)
+        if person is not None:
+            row[:, :3] = person.keypoints
+            if person.world is not None:
+                row[:, 3:] = person.world
+        raw.append(row)
+        indices.append(index)
+        for a in frame_analyzers:
+            extras[a.name].append(a.analyze(index, frame, person))
+        if need_small:
+            frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
+        if frames_writer is not None:
+            frames_writer.write(frame)
+        pending.append(frame if writers else None)
+        if len(raw) - 1 - half >= 0:
+            emit(len(raw) - 1 - half)
+
     ok = False
+    sink = Worker(measure, size=4, name="measure")
     try:
-        frames = iter_frames(video_path, frame_stride)
+        decoded = prefetch(iter_frames(video_path, frame_stride), size=4)
+        frames = decoded
         if progress:
             from tqdm.auto import tqdm
 
             frames = tqdm(frames, total=(info.frame_count + frame_stride - 1) // frame_stride,
                           desc=video_path.name, unit="frame", leave=False)
-        for index, frame in frames:
-            person = tracker.choose(estimator.detect(frame, int(round(index * 1000 / info.fps))))
-            row = np.full((N_KEYPOINTS, 6), np.nan)
-            if person is not None:
-                row[:, :3] = person.keypoints
-                if person.world is not None:
-                    row[:, 3:] = person.world
-            raw.append(row)
-            indices.append(index)
-            for a in frame_analyzers:
-                extras[a.name].append(a.analyze(index, frame, person))
-            if writers and scale < 1.0:
-                frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
-            pending.append(frame if writers else None)
-            if len(raw) - 1 - half >= 0:
-                emit(len(raw) - 1 - half)
+        try:
+            for index, frame in frames:
+                person = tracker.choose(estimator.detect(frame, int(round(index * 1000 / info.fps))))
+                sink.put((index, frame, person))
+        finally:
+            decoded.close()  # stops the decoding thread and releases the capture
+        sink.close()
         for k in range(len(smoothed), len(raw)):
             emit(k)
         ok = True
     finally:
-        for w in writers:
+        if not ok:
+            sink.close(wait=False)
+        for w in writers + ([frames_writer] if frames_writer is not None else []):
             w.close(keep=ok)
         if own_estimator:
             estimator.close()

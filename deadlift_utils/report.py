@@ -338,16 +338,20 @@ def plot_deviations(report: dict, path) -> Path | None:
 # ----------------------------------------------------------------------------- video
 
 def write_annotated_video(report: dict, video_path, out_path, frame_stride: int,
-                          max_height: int = 720) -> Path | None:
+                          max_height: int = 720, frames_video=None) -> Path | None:
     """The sampled frames with skeleton, rep number, phase and verdict drawn on them.
 
     Written through video.VideoWriter (browser-playable H.264 .mp4 or VP8 .webm), playing at
     real-time speed (fps / frame_stride), scaled down to at most `max_height` pixels.
+    frames_video: the sampled frames already scaled down (extract_video's `frames_path`, frame
+    k = sample k); read instead of decoding the full-size video again when it has one frame
+    per sample.
     """
     import cv2
 
     from .drawing import draw_skeleton, put_label
-    from .video import VideoWriter, iter_frames
+    from .threads import prefetch
+    from .video import VideoWriter, iter_frames, probe_video
 
     it = report.get("_internal", {})
     seq = it.get("seq")
@@ -359,22 +363,34 @@ def write_annotated_video(report: dict, video_path, out_path, frame_stride: int,
     rep_of = reps_res.rep_of_sample() if reps_res is not None else np.zeros(len(seq), dtype=int)
     rep_verdict = {e["index"]: e["verdict"] for e in report.get("reps", [])}
     rep_errors = {e["index"]: ", ".join(x["name"].replace("_", " ") for x in e["errors"]) for e in report.get("reps", [])}
-    by_frame = {int(f): k for k, f in enumerate(seq.frame_index)}
     fps = (seq.fps or 30.0) / max(frame_stride, 1)
     bar_track = bool((report.get("bar") or {}).get("measured"))
     if bar_track:
         from .bar import draw_bar_path
+    try:
+        use_small = (frames_video is not None and bool(seq.height)
+                     and probe_video(frames_video).frame_count == len(seq))
+    except (OSError, ValueError):
+        use_small = False
+    if use_small:
+        samples = ((k, frame) for k, (_, frame) in enumerate(iter_frames(frames_video, 1)))
+    else:
+        by_frame = {int(f): k for k, f in enumerate(seq.frame_index)}
+        samples = ((by_frame.get(int(index)), frame) for index, frame in iter_frames(video_path, frame_stride))
+    samples = prefetch(samples, size=4)
     writer = None
     ok = False
     try:
-        for index, frame in iter_frames(video_path, frame_stride):
-            k = by_frame.get(int(index))
+        for k, frame in samples:
             if k is None:
                 continue
             h, w = frame.shape[:2]
-            s = min(1.0, max_height / h)
-            if s < 1.0:
-                frame = cv2.resize(frame, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
+            if use_small:  # scaled by extract_video the same way (an odd size padded by a pixel)
+                s = min(1.0, max_height / seq.height)
+            else:
+                s = min(1.0, max_height / h)
+                if s < 1.0:
+                    frame = cv2.resize(frame, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
             if writer is None:
                 writer = VideoWriter(out_path, fps, frame.shape[1], frame.shape[0])
             draw_skeleton(frame, seq.keypoints_xy[k] * s)
@@ -393,12 +409,11 @@ def write_annotated_video(report: dict, video_path, out_path, frame_stride: int,
             writer.write(frame)
         ok = True
     finally:
+        samples.close()
         if writer is not None:
             writer.close(keep=ok)
     return Path(out_path) if writer is not None and writer.frames_written else None
 
-
-# ----------------------------------------------------------------------------- HTML
 
 def _img_tag(path: Path | None, alt: str, width: str = "100%") -> str:
     if not path or not Path(path).is_file():
@@ -550,7 +565,7 @@ def render_html(report: dict, files: dict) -> str:
 
 
 def write_report(report: dict, out_dir, stem: str, video_path=None, frame_stride: int = 1,
-                 write_video: bool = True, plots: bool = True) -> dict:
+                 write_video: bool = True, plots: bool = True, frames_video=None) -> dict:
     """Write the JSON, HTML, stills, PNGs and annotated video for a report; returns {kind: path}."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -569,7 +584,7 @@ def write_report(report: dict, out_dir, stem: str, video_path=None, frame_stride
     t1 = time.perf_counter()
     if write_video and video_path is not None:
         files["annotated_video"] = write_annotated_video(report, video_path, out_dir / f"{stem}_annotated.mp4",
-                                                         frame_stride)
+                                                         frame_stride, frames_video=frames_video)
     t2 = time.perf_counter()
     files = {k: v for k, v in files.items() if v}
     files["report_json"] = out_dir / f"{stem}_report.json"
@@ -584,13 +599,13 @@ def write_report(report: dict, out_dir, stem: str, video_path=None, frame_stride
 
 
 def finish_report(report: dict, out_dir, stem: str, video_path, frame_stride: int, pose_path,
-                  pose_seconds: float, started: float, write_video: bool = True) -> dict:
+                  pose_seconds: float, started: float, write_video: bool = True, frames_video=None) -> dict:
     """Write every output of an analysed video (write_report), then the JSON again with the total
     time; the one ending shared by `analyze_video` and the Dask batch. Returns the files."""
     report["pose_file"] = str(pose_path)
     report.setdefault("timing_s", {})["pose_extraction"] = round(pose_seconds, 3)
     files = write_report(report, out_dir, stem, video_path=video_path, frame_stride=frame_stride,
-                         write_video=write_video)
+                         write_video=write_video, frames_video=frames_video)
     report["timing_s"]["total"] = round(pose_seconds + time.perf_counter() - started, 3)
     public = {k: v for k, v in report.items() if not k.startswith("_")}
     atomic_write_text(Path(out_dir) / f"{stem}_report.json", json.dumps(_jsonable(public), indent=1))

@@ -156,8 +156,9 @@ def test_end_to_end_real_clip_writes_all_outputs(tmp_path):
     cap = cv2.VideoCapture(str(tmp_path / "good_005_annotated.mp4"))
     ok, frame = cap.read()
     assert ok and frame.shape[0] <= 720
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) >= len(json.loads((tmp_path / "poses" / "good_005.json").read_text())["frames"]) - 1
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(json.loads((tmp_path / "poses" / "good_005.json").read_text())["frames"])
     cap.release()
+    assert sorted(p.name for p in (tmp_path / "poses").iterdir()) == ["good_005.json"]  # the kept frames are gone
     # A rerun serves the coaching from the cache: no second API call.
     analyze_video(video, tmp_path, frame_stride=3, feedback_client=client, write_video=False)
     assert len(client.chat.completions.calls) == 1
