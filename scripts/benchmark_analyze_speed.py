@@ -1,0 +1,122 @@
+"""How long `analyze` takes a user, end to end, against the clip's own duration.
+
+    python scripts/benchmark_analyze_speed.py [--runs 3] [--durations 10 60] [--stride 2]
+                                              [--source V] [--out docs/analyze_speed.md]
+
+Each run is the command a user types, `python -m deadlift_utils analyze CLIP --stride 2` (all
+outputs: pose JSON, report JSON + HTML, plots, stills, annotated video; offline coaching, no
+trained models), in a fresh process: wall time includes Python start-up and model loading.
+Peak memory is the child process's peak RSS (os.wait4). Runs of the different clips alternate,
+so a busy machine slows them alike; medians are reported.
+
+The clips are made from a real 1080p side-view deadlift of the shared data (default
+yfgd_small/good/good_001.mp4, 4.8 s, 30 fps): played forwards then backwards, repeated up to the
+duration, re-encoded as H.264 (the clip moves continuously, as a long set would; there are no
+cuts). They are written to a temporary folder, never into the project.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import imageio_ffmpeg
+
+from deadlift_utils import config
+from deadlift_utils.config import SHARED_DATA_DIR
+from deadlift_utils.io_utils import atomic_write_text
+from deadlift_utils.video import probe_video
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SOURCE = SHARED_DATA_DIR / "videos" / "yfgd_small" / "good" / "good_001.mp4"
+
+
+def make_clip(source: Path, seconds: float, out: Path) -> Path:
+    """`source` forwards then backwards, repeated, cut at `seconds`, as H.264 (crf 20)."""
+    n = int(seconds // (2 * probe_video(source).duration_s)) + 1
+    graph = (f"[0:v]split[a][b];[b]reverse[r];[a][r]concat=n=2:v=1[pp];"
+             f"[pp]loop=loop={n}:size=32767:start=0,trim=duration={seconds},setpts=PTS-STARTPTS[v]")
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(source),
+                    "-filter_complex", graph, "-map", "[v]", "-c:v", "libx264", "-preset", "veryfast",
+                    "-crf", "20", "-pix_fmt", "yuv420p", str(out)], check=True)
+    return out
+
+
+def run_analyze(clip: Path, out_dir: Path, stride: int) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, last line) of one `analyze` run in a fresh process."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    cmd = [sys.executable, "-m", "deadlift_utils", "analyze", str(clip), "--out", str(out_dir),
+           "--stride", str(stride), "--no-models"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = proc.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"analyze failed on {clip} (exit {proc.returncode}):\n{out[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, out.strip().splitlines()[0] if out.strip() else ""
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--durations", type=float, nargs="+", default=[10.0, 60.0])
+    ap.add_argument("--stride", type=int, default=2)
+    ap.add_argument("--source", default=str(DEFAULT_SOURCE))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "analyze_speed.md"))
+    args = ap.parse_args(argv)
+    source = Path(args.source)
+    if not source.is_file():
+        print(f"error: {source}: no such video (the shared data folder, see README)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clips = [make_clip(source, d, tmp / f"clip_{int(d)}s.mp4") for d in args.durations]
+        results: dict[Path, list] = {c: [] for c in clips}
+        for r in range(args.runs):
+            for clip in clips:
+                wall, rss, line = run_analyze(clip, tmp / f"out_{clip.stem}_{r}", args.stride)
+                results[clip].append((wall, rss, line))
+                print(f"run {r + 1}: {clip.name}: {wall:.2f} s wall, peak RSS {rss:.0f} MiB", flush=True)
+        rows = []
+        for clip in clips:
+            info = probe_video(clip)
+            walls = [w for w, _, _ in results[clip]]
+            rss = [m for _, m, _ in results[clip]]
+            med = statistics.median(walls)
+            rows.append(f"| {info.duration_s:.1f} s, {info.width}x{info.height}, {info.fps:.0f} fps | "
+                        f"{len(results[clip])} | {med:.2f} | {min(walls):.2f}-{max(walls):.2f} | "
+                        f"{med / info.duration_s:.2f}x | {'yes' if med <= 0.5 * info.duration_s else '**no**'} | "
+                        f"{max(rss):.0f} |")
+    md = [
+        "# `analyze` wall time against the clip's duration (issue 14)",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {config.describe_machine()}, "
+        f"by `scripts/benchmark_analyze_speed.py --runs {args.runs}` (load average at the end: "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}).",
+        "",
+        f"Command per run: `python -m deadlift_utils analyze CLIP --stride {args.stride} --no-models` in a fresh "
+        "process (start-up and model loading included; pose JSON, report JSON + HTML, plots, stills, "
+        "annotated video, offline coaching). Clips: "
+        f"`{source.relative_to(SHARED_DATA_DIR) if source.is_relative_to(SHARED_DATA_DIR) else source}` "
+        "forwards then backwards, repeated to the duration (continuous motion, no cuts).",
+        "",
+        "| clip | runs | median wall s | min-max s | wall / duration | <= 0.5x | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+    atomic_write_text(Path(args.out), "\n".join(md))
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
