@@ -570,6 +570,21 @@ def write_report(report: dict, out_dir, stem: str, video_path=None, frame_stride
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict = {}
+    video_job = None
+    if write_video and video_path is not None:
+        # The annotated video (decoding, drawing, the pipe to ffmpeg: mostly outside the GIL)
+        # is written in a thread while the plots are drawn.
+        from concurrent.futures import ThreadPoolExecutor
+
+        def annotated():
+            t = time.perf_counter()
+            path = write_annotated_video(report, video_path, out_dir / f"{stem}_annotated.mp4", frame_stride,
+                                         frames_video=frames_video)
+            return path, time.perf_counter() - t
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="annotated-video")
+        video_job = pool.submit(annotated)
+        pool.shutdown(wait=False)
     t0 = time.perf_counter()
     if plots:
         files["angles_png"] = plot_angles(report, out_dir / f"{stem}_angles.png")
@@ -582,14 +597,13 @@ def write_report(report: dict, out_dir, stem: str, video_path=None, frame_stride
         if video_path is not None:
             files["finding_stills"] = write_finding_stills(report, video_path, out_dir, stem)
     t1 = time.perf_counter()
-    if write_video and video_path is not None:
-        files["annotated_video"] = write_annotated_video(report, video_path, out_dir / f"{stem}_annotated.mp4",
-                                                         frame_stride, frames_video=frames_video)
-    t2 = time.perf_counter()
+    video_s = 0.0
+    if video_job is not None:
+        files["annotated_video"], video_s = video_job.result()
     files = {k: v for k, v in files.items() if v}
     files["report_json"] = out_dir / f"{stem}_report.json"
     files["report_html"] = out_dir / f"{stem}_report.html"
-    report.setdefault("timing_s", {}).update(plots=round(t1 - t0, 3), annotated_video=round(t2 - t1, 3))
+    report.setdefault("timing_s", {}).update(plots=round(t1 - t0, 3), annotated_video=round(video_s, 3))
     report["files"] = {k: (Path(v).name if not isinstance(v, dict) else {r: Path(p).name for r, p in v.items()})
                        for k, v in files.items()}
     atomic_write_text(files["report_html"], render_html(report, files))
