@@ -320,7 +320,7 @@ def analyze_video(video_path, out_dir, frame_stride: int = 2, view: str | None =
         raise FileNotFoundError(f"{video_path}: no such video. Check the path (and the video_path parameter).")
     t0 = time.perf_counter()
     # The sampled frames, scaled down, kept for the annotated video (no second full-size decode).
-    small = out_dir / "poses" / f".{video_path.stem}.frames.mp4" if write_video else None
+    small = out_dir / "poses" / f".{video_path.stem}.frames" if write_video else None
     try:
         res = extract_video(video_path, out_dir / "poses", frame_stride=frame_stride,
                             smoothing_window=smoothing_window, backend=backend, model_variant=model_variant,

@@ -12,7 +12,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .drawing import draw_skeleton, put_label
@@ -20,7 +19,7 @@ from .estimators import LazyEstimator, LifterTracker, PoseEstimator, make_estima
 from .keypoints import N_KEYPOINTS, smooth_keypoints
 from .pose import SCHEMA, PoseSequence, load_pose_json, save_pose_json
 from .threads import Worker, prefetch
-from .video import VideoWriter, iter_frames, list_videos, probe_video
+from .video import FrameFile, VideoWriter, iter_frames, list_videos, probe_video, scale_frame
 
 
 @dataclass
@@ -132,8 +131,8 @@ def extract_video(
     an optional per-frame field of that name. An analyzer with `wants_mask` makes BlazePose
     return the lifter's segmentation mask (`Person.mask`).
 
-    frames_path: also write the sampled frames, scaled like the videos but with nothing drawn,
-    to this .mp4 (frame k = sample k), so a later pass (analyze's annotated video) need not
+    frames_path: also keep the sampled frames, scaled like the videos but with nothing drawn,
+    in this file (video.FrameFile; frame k = sample k), so a later pass (analyze's annotated video) need not
     decode the full-size video again. Not written when an earlier result is reused.
 
     Decoding, the pose model and everything after it (analyzers, smoothing, drawing) run in
@@ -185,7 +184,7 @@ def extract_video(
     pending: deque = deque()         # frames waiting for their smoothing window to complete
     frames_writer = None
     if frames_path is not None:  # plain scaled-down frames, for a later pass (analyze's annotated video)
-        frames_writer = VideoWriter(frames_path, out_fps, out_w, out_h, crf=16)
+        frames_writer = FrameFile(frames_path)
     need_small = (bool(writers) or frames_writer is not None) and scale < 1.0
 
     def emit(k: int) -> None:
@@ -215,7 +214,7 @@ def extract_video(
         for a in frame_analyzers:
             extras[a.name].append(a.analyze(index, frame, person))
         if need_small:
-            frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
+            frame = scale_frame(frame, (out_w, out_h))
         if frames_writer is not None:
             frames_writer.write(frame)
         pending.append(frame if writers else None)

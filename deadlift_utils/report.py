@@ -343,15 +343,13 @@ def write_annotated_video(report: dict, video_path, out_path, frame_stride: int,
 
     Written through video.VideoWriter (browser-playable H.264 .mp4 or VP8 .webm), playing at
     real-time speed (fps / frame_stride), scaled down to at most `max_height` pixels.
-    frames_video: the sampled frames already scaled down (extract_video's `frames_path`, frame
-    k = sample k); read instead of decoding the full-size video again when it has one frame
-    per sample.
+    frames_video: the sampled frames already scaled down (extract_video's `frames_path`, a
+    video.FrameFile, frame k = sample k); read instead of decoding the full-size video again
+    when it holds one frame per sample.
     """
-    import cv2
-
     from .drawing import draw_skeleton, put_label
     from .threads import prefetch
-    from .video import VideoWriter, iter_frames, probe_video
+    from .video import FrameFile, VideoWriter, iter_frames, scale_frame
 
     it = report.get("_internal", {})
     seq = it.get("seq")
@@ -369,11 +367,11 @@ def write_annotated_video(report: dict, video_path, out_path, frame_stride: int,
         from .bar import draw_bar_path
     try:
         use_small = (frames_video is not None and bool(seq.height)
-                     and probe_video(frames_video).frame_count == len(seq))
+                     and FrameFile.count(frames_video) == len(seq))
     except (OSError, ValueError):
         use_small = False
     if use_small:
-        samples = ((k, frame) for k, (_, frame) in enumerate(iter_frames(frames_video, 1)))
+        samples = enumerate(FrameFile.read(frames_video))
     else:
         by_frame = {int(f): k for k, f in enumerate(seq.frame_index)}
         samples = ((by_frame.get(int(index)), frame) for index, frame in iter_frames(video_path, frame_stride))
@@ -390,7 +388,7 @@ def write_annotated_video(report: dict, video_path, out_path, frame_stride: int,
             else:
                 s = min(1.0, max_height / h)
                 if s < 1.0:
-                    frame = cv2.resize(frame, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
+                    frame = scale_frame(frame, (int(round(w * s)), int(round(h * s))))
             if writer is None:
                 writer = VideoWriter(out_path, fps, frame.shape[1], frame.shape[0])
             draw_skeleton(frame, seq.keypoints_xy[k] * s)

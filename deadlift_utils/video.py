@@ -184,6 +184,85 @@ def iter_frames(path: str | os.PathLike, frame_stride: int = 1) -> Iterator[tupl
         cap.release()
 
 
+def scale_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`frame` resized to `size` (w, h) for the output videos. OpenCV's area averaging is fast
+    only for whole-number factors (1080p -> 540p: 0.8 ms); for 1080p -> 720p it takes 8.6 ms a
+    frame on this class of CPU, bilinear 1.8 ms, so other factors use bilinear."""
+    h, w = frame.shape[:2]
+    if (w, h) == tuple(size):
+        return frame
+    whole = w % size[0] == 0 and h % size[1] == 0 and w // size[0] == h // size[1]
+    return cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA if whole else cv2.INTER_LINEAR)
+
+
+class FrameFile:
+    """Frames kept for a later pass over the same samples (analyze's annotated video), JPEG-
+    compressed one after another in a file, so memory stays flat on long videos.
+
+    Cheaper than decoding the full-size video again or an H.264 round trip: per 720p frame
+    about 2.5 ms to write and 5 ms to read back, against 9 ms to decode and scale a 1080p
+    frame (two decoded per sample at stride 2). `FrameFile(path).write(frame)`, `close(keep)`;
+    `FrameFile.read(path)` yields the frames; `FrameFile.count(path)` counts them.
+    """
+
+    QUALITY = 92
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.partial")
+        self._f = open(self._tmp, "wb")
+        self.frames_written = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.QUALITY])
+        if not ok:
+            raise RuntimeError(f"{self.path}: could not compress a frame")
+        self._f.write(len(buf).to_bytes(4, "little"))
+        self._f.write(buf.tobytes())
+        self.frames_written += 1
+
+    def close(self, keep: bool = True) -> Path | None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+        if keep:
+            os.replace(self._tmp, self.path)
+            return self.path
+        self._tmp.unlink(missing_ok=True)
+        return None
+
+    @staticmethod
+    def _records(path) -> Iterator[tuple[int, int]]:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            pos = 0
+            while pos + 4 <= size:
+                f.seek(pos)
+                n = int.from_bytes(f.read(4), "little")
+                if pos + 4 + n > size:
+                    return
+                yield pos + 4, n
+                pos += 4 + n
+
+    @classmethod
+    def count(cls, path) -> int:
+        return sum(1 for _ in cls._records(path))
+
+    @classmethod
+    def read(cls, path) -> Iterator[np.ndarray]:
+        with open(path, "rb") as f:
+            while True:
+                head = f.read(4)
+                if len(head) < 4:
+                    return
+                buf = f.read(int.from_bytes(head, "little"))
+                frame = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+                if frame is None:
+                    raise ValueError(f"{path}: a kept frame is damaged")
+                yield frame
+
+
 def list_videos(folder: str | os.PathLike) -> list[Path]:
     """All videos under `folder` (recursively), sorted. Raises if there are none."""
     folder = Path(folder)

@@ -9,7 +9,7 @@ import pytest
 
 from deadlift_utils.extract import FrameAnalyzer, extract_video
 from deadlift_utils.threads import Worker, prefetch
-from deadlift_utils.video import iter_frames
+from deadlift_utils.video import FrameFile, iter_frames
 
 
 def _threads_settle(before: int, timeout: float = 5.0) -> int:
@@ -77,16 +77,16 @@ def test_a_failing_analyzer_fails_the_extraction_without_writing_or_hanging(side
     before = threading.active_count()
     with pytest.raises(RuntimeError, match="frame 2[05]"):
         extract_video(side_clip, tmp_path, frame_stride=5, frame_analyzers=[_Fails()],
-                      frames_path=tmp_path / "frames.mp4")
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no JSON, no videos, no temp files
+                      frames_path=tmp_path / "frames")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no JSON, no videos, no kept or temp files
     assert _threads_settle(before) == before
 
 
 def test_the_kept_small_frames_are_the_sampled_frames(side_clip, tmp_path):
-    res = extract_video(side_clip, tmp_path, frame_stride=4, write_videos=False, frames_path=tmp_path / "small.mp4")
-    small = [f for _, f in iter_frames(tmp_path / "small.mp4", 1)]
-    assert len(small) == len(res.sequence) and small[0].shape[0] == 720
+    res = extract_video(side_clip, tmp_path, frame_stride=4, write_videos=False, frames_path=tmp_path / "small")
+    small = list(FrameFile.read(tmp_path / "small"))
+    assert len(small) == len(res.sequence) == FrameFile.count(tmp_path / "small") and small[0].shape[0] == 720
     for k in (0, len(small) // 2, len(small) - 1):
         full = next(f for i, f in iter_frames(side_clip, 1) if i == res.sequence.frame_index[k])
-        expected = cv2.resize(full, small[k].shape[1::-1], interpolation=cv2.INTER_AREA)
-        assert np.abs(small[k].astype(int) - expected).mean() < 3.0  # only H.264 loss
+        expected = cv2.resize(full, small[k].shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        assert np.abs(small[k].astype(int) - expected).mean() < 2.0  # only JPEG loss
