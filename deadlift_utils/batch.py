@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .estimators import LazyEstimator
+from .estimators import ESTIMATOR_OPTIONS, LazyEstimator
 from .io_utils import atomic_write_text
 from .quiet import QUIET_ENV, quiet_environment
 
@@ -41,8 +41,6 @@ SUMMARY_SCHEMA = "deadlift-batch/1"
 STATUSES = ("done", "skipped", "failed")
 # Keyword options run_batch passes on: to extract_video, and to the pose estimator.
 EXTRACT_OPTIONS = ("smoothing_window", "backend", "write_videos", "video_format", "max_video_height")
-ESTIMATOR_OPTIONS = ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "retry_missed",
-                     "openpose_prototxt", "openpose_weights")
 ANALYZE_OPTIONS = ("use_openai", "openai_model")
 SUMMARY_EVERY_S = 2.0          # rewrite batch_summary.json at most this often while running
 EXPECTED_ERRORS = (FileNotFoundError, ValueError, RuntimeError)

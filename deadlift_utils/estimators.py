@@ -22,6 +22,10 @@ import numpy as np
 from .keypoints import KP, N_KEYPOINTS, blazepose_to_coco
 
 BACKENDS = ("blazepose", "openpose")
+# Options a caller may pass through to an estimator (extract_folder, the batch, make_estimator).
+BLAZEPOSE_OPTIONS = ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "retry_missed",
+                     "segmentation", "recheck_interval_ms", "max_input_height")
+ESTIMATOR_OPTIONS = BLAZEPOSE_OPTIONS + ("openpose_prototxt", "openpose_weights")
 
 
 @dataclass
@@ -486,8 +490,7 @@ class OpenPoseEstimator(PoseEstimator):
 def make_estimator(backend: str = "blazepose", model_variant: str = "full", **kwargs) -> PoseEstimator:
     """Build the estimator named by `backend` ('blazepose' or 'openpose')."""
     if backend == "blazepose":
-        keep = {k: v for k, v in kwargs.items() if k in ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "retry_missed",
-                                                     "segmentation", "recheck_interval_ms", "max_input_height")}
+        keep = {k: v for k, v in kwargs.items() if k in BLAZEPOSE_OPTIONS}
         return BlazePoseEstimator(model_variant=model_variant, **keep)
     if backend == "openpose":
         return OpenPoseEstimator(kwargs.get("openpose_prototxt"), kwargs.get("openpose_weights"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .drawing import draw_skeleton, put_label
-from .estimators import LazyEstimator, LifterTracker, PoseEstimator, make_estimator
+from .estimators import ESTIMATOR_OPTIONS, LazyEstimator, LifterTracker, PoseEstimator, make_estimator
 from .keypoints import N_KEYPOINTS, smooth_keypoints
 from .pose import SCHEMA, PoseSequence, load_pose_json, save_pose_json
 from .threads import Worker, prefetch
@@ -290,8 +290,7 @@ def extract_folder(
     backend = kwargs.pop("backend", "blazepose")
     variant = kwargs.pop("model_variant", "full")
     est_opts = {k: kwargs.pop(k) for k in list(kwargs) if k in
-                ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "openpose_prototxt",
-                 "openpose_weights", "segmentation")}
+                ESTIMATOR_OPTIONS}
     if any(getattr(a, "wants_mask", False) for a in kwargs.get("frame_analyzers") or ()) and backend == "blazepose":
         est_opts["segmentation"] = True
     estimator = LazyEstimator(backend, variant, est_opts)
