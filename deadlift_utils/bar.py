@@ -862,8 +862,13 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         pm = np.zeros(T, dtype=bool)
         pm[rep.pull_start:rep.top_start + 1] = True
         row["tracked_share"] = round(float(seen[pm].mean()), 3) if pm.any() else None
-        conc = _concentric(xy[:, 1], t, rep.start, min(rep.top_end, T - 1), REST_TOL_DIAM * 2 * r_med)
         out["reps"].append(row)
+        if row["tracked_share"] is not None and row["tracked_share"] < MIN_TRACKED_SHARE:
+            # A kept stretch before or after the pull (the bar at rest) has no pull speed to give.
+            notes.append(f"rep {row['rep']}: the bar was found in only {row['tracked_share']:.0%} of its "
+                         "pull frames: no bar figures for it")
+            continue
+        conc = _concentric(xy[:, 1], t, rep.start, min(rep.top_end, T - 1), REST_TOL_DIAM * 2 * r_med)
         if conc is None:
             continue
         a, b = conc
