@@ -156,9 +156,16 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
         from .bar import bar_summary
 
         report["bar"] = bar_summary(seq, reps_res.reps, report["view"])
-        report["bar"]["notes"].append(
-            "the bar_drift rule measures the hands: its good-form range was learned from the hands "
-            "in all five sources (the plate is tracked in the videos only)")
+        src = (report.get("rules") or {}).get("bar_source")
+        if src == "wrists":
+            report["bar"]["notes"].append(
+                "the bar_drift rule judges the hands (wrists); where the plate was tracked its own figure "
+                "is in the rule's evidence (bar_value) and here (max_from_midfoot): judged on the bar, the "
+                "verdicts on the shared clips got worse (docs/form_results.md)")
+        elif src:
+            report["bar"]["notes"].append(
+                f"the bar_drift rule measured the {src} (the bar where the plate was tracked in the rep, "
+                "against a good-form range learned from bar-tracked good reps; else the hands)")
 
     classifier, probs, clf_summary = _score_with_classifier(seq, classifier, classifier_dir, notes)
     internal["probs"] = probs

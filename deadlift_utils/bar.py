@@ -93,6 +93,8 @@ COUPLE_MIN_CORR = 0.8
 COUPLE_ABOVE_R = 1.0
 COUPLE_STILL_S = 1.0
 COUPLE_STILL_SD = 0.25
+# A track is split where this many samples in a row leave its offset from the hands.
+COUPLE_SPLIT_RUN = 3
 # The bar is "at rest" within this share of the plate diameter of its lowest / highest level.
 REST_TOL_DIAM = 0.03
 # Peak bar speed: displacement over this long a window (s).
@@ -587,20 +589,83 @@ def hand_coupling(values: list, keypoints_xy: np.ndarray, frame_index, fps: floa
     return None
 
 
+def split_by_hand_offset(values: list, keypoints_xy: np.ndarray, idx: list[int]) -> list[list[int]]:
+    """Split a track (sample indices idx) where its height offset from the wrists changes for
+    good: the tracker moved from the plate to something else (or back) without a gap.
+
+    The offset (plate y - wrist y, in plate radii) of a plate stays put while the hands carry
+    it. Walking the track, a piece ends where COUPLE_SPLIT_RUN samples in a row lie more
+    than COUPLE_INLIER_R radii from the piece's median offset (shorter runs are wrist
+    keypoint glitches, common where the plate hides the hands). Samples without wrists join
+    the current piece. Returns the pieces (each a list of sample indices, in order).
+    """
+    kp = np.asarray(keypoints_xy, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        wy = np.nanmean(kp[idx][:, [KP["r_wrist"], KP["l_wrist"]], 1], axis=1)
+    r = float(np.median([values[i]["r"] for i in idx]))
+    py = np.array([values[i]["y"] for i in idx], float)
+    off = (py - wy) / max(r, 1e-6)
+    # Wrist keypoint glitches: the offset jumps because the wrists jumped (by more than
+    # COUPLE_INLIER_R radii in one sample, twice as far as the plate moved). Such samples say
+    # nothing about the plate until the offset comes back to where it was before the jump.
+    before = None
+    for k in range(1, len(idx)):
+        if not (np.isfinite(off[k]) and np.isfinite(wy[k - 1])):
+            continue
+        if before is not None:
+            if abs(off[k] - before) <= COUPLE_INLIER_R:
+                before = None
+            else:
+                off[k] = np.nan
+            continue
+        dw, dp = wy[k] - wy[k - 1], py[k] - py[k - 1]
+        if abs(dw) > COUPLE_INLIER_R * r and abs(dw) > 2 * abs(dp) and np.isfinite(off[k - 1]):
+            before, off[k] = off[k - 1], np.nan
+    pieces, cur, cur_off, run = [], [], [], []
+    for k, i in enumerate(idx):
+        o = off[k]
+        if not np.isfinite(o) or len(cur_off) < COUPLE_SPLIT_RUN:
+            cur.append(i)
+            if np.isfinite(o):
+                cur_off.append(o)
+            continue
+        if abs(o - float(np.median(cur_off))) <= COUPLE_INLIER_R:
+            cur += run + [i]
+            cur_off.append(o)
+            run = []
+            continue
+        run.append(i)
+        if len(run) >= COUPLE_SPLIT_RUN:
+            pieces.append(cur)
+            cur, run = list(run), []
+            cur_off = [off[idx.index(j)] for j in cur if np.isfinite(off[idx.index(j)])]
+    cur += run
+    if cur:
+        pieces.append(cur)
+    return pieces
+
+
 def drop_uncoupled_tracks(values: list, keypoints_xy: np.ndarray, frame_index, fps: float) -> list:
-    """Replace every track (run of positions) that does not move with the hands by
-    {"dropped": reason} per sample: not a barbell plate (a kettlebell clip's hips, thighs or
-    floor; a circle on the body next to the bar)."""
+    """Replace every stretch of a track (run of positions) that does not move with the hands
+    by {"dropped": reason} per sample: not a barbell plate (a kettlebell clip's hips, thighs or
+    floor; a circle on the body next to the bar). A track is first split where its offset from
+    the hands changes for good (`split_by_hand_offset`: the tracker slid from the plate onto
+    the body or the background, or back), and each piece is checked on its own, so a good
+    stretch is kept when another stretch of the same track is not."""
     out = list(values)
-    tracks = _tracks(values)
-    why = [hand_coupling(values, keypoints_xy, frame_index, fps, idx) for idx in tracks]
+    pieces = [(n, piece) for n, idx in enumerate(_tracks(values))
+              for piece in split_by_hand_offset(values, keypoints_xy, idx)]
+    why = [hand_coupling(values, keypoints_xy, frame_index, fps, idx) for _, idx in pieces]
     t = np.asarray(frame_index, dtype=float)
-    kept = [idx for idx, w in zip(tracks, why) if w is None]
-    for idx, w in zip(tracks, why):
+    kept = [(n, idx) for (n, idx), w in zip(pieces, why) if w is None]
+    for (n, idx), w in zip(pieces, why):
         if w is None:
             continue
-        if "hardly move" in w and any(_continues(values, t, fps, idx, k) for k in kept):
-            continue   # the plate at rest just before / after a checked pull of the same plate
+        # The plate at rest just before / after a checked pull of the same plate, in another
+        # track (a piece of the same track was split off because its offset changed).
+        if "hardly move" in w and any(m != n and _continues(values, t, fps, idx, k) for m, k in kept):
+            continue
         for i in idx:
             out[i] = {"dropped": w}
     return out
@@ -745,20 +810,20 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
     out["tracked_share_pull"] = round(float(seen[pull].mean()), 3) if pull.any() else round(float(seen.mean()), 3)
     srcs = [v.get("source") for v in values if isinstance(v, dict)]
     out["source_counts"] = {s: srcs.count(s) for s in ("detected", "tracked", "smoothed") if s in srcs}
+    if view == "front":
+        # Seen from the front the plates are edge-on and the bar is a horizontal line: its path
+        # towards / away from the camera cannot be seen, and a left/right tilt was not measured
+        # (no front-view barbell clip to check it on). Say so rather than report a path.
+        notes.append("bar path not measured in front view (the plates are edge-on; the bar's "
+                     "tilt is not measured either): the wrists stand in for the bar")
+        return out
     if not seen.any():
-        if view == "front":
-            notes.append("front view: the plates are edge-on, so the bar path is not measured; "
-                         "the wrists stand in for the bar")
-        else:
-            notes.append("no barbell found (no plate-sized circle near the hands): the wrists "
-                         "stand in for the bar (a kettlebell or dumbbell lift has no plate)")
+        notes.append("no barbell found (no plate-sized circle near the hands): the wrists "
+                     "stand in for the bar (a kettlebell or dumbbell lift has no plate)")
         _note_dropped(values, notes)
         return out
     _note_dropped(values, notes)
-    if view == "front":
-        notes.append("front view: plate detections are unreliable here; horizontal bar distances "
-                     "are across the body, not along the lift")
-    elif view == "middle":
+    if view == "middle":
         notes.append("45-degree view: horizontal distances are foreshortened (about x0.7)")
     if any(isinstance(v, dict) and v.get("edge") for v in values):
         notes.append("the plate reaches the frame border in some frames (partly out of frame): "
@@ -797,8 +862,13 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         pm = np.zeros(T, dtype=bool)
         pm[rep.pull_start:rep.top_start + 1] = True
         row["tracked_share"] = round(float(seen[pm].mean()), 3) if pm.any() else None
-        conc = _concentric(xy[:, 1], t, rep.start, min(rep.top_end, T - 1), REST_TOL_DIAM * 2 * r_med)
         out["reps"].append(row)
+        if row["tracked_share"] is not None and row["tracked_share"] < MIN_TRACKED_SHARE:
+            # A kept stretch before or after the pull (the bar at rest) has no pull speed to give.
+            notes.append(f"rep {row['rep']}: the bar was found in only {row['tracked_share']:.0%} of its "
+                         "pull frames: no bar figures for it")
+            continue
+        conc = _concentric(xy[:, 1], t, rep.start, min(rep.top_end, T - 1), REST_TOL_DIAM * 2 * r_med)
         if conc is None:
             continue
         a, b = conc

@@ -80,15 +80,20 @@ def fit_norms(rows: list[dict], percentile: float = PERCENTILE, exclude_sources=
     norm is {"threshold", "median", "p25", "p75", "n_reps", "n_clips", "sources": {source:
     median}, "percentile", "view"}.
     """
-    from .rules import RULES
+    from .rules import EXTRA_NORMS, RULES, RULES_BY_NAME
 
     good = [r for r in rows if r["label"] == "good" and r["source"] not in set(exclude_sources)]
     out = {"schema": SCHEMA, "percentile": percentile, "method": method,
            "sources": sorted({r["source"] for r in good}), "rules": {}}
-    for rule in RULES:
+    # The rules' own norms, then the extra ones (e.g. bar_drift measured on the tracked bar
+    # instead of the hands: its own good-form range, from the good reps where the bar was tracked).
+    specs = [(rule.name, rule, rule.name, None) for rule in RULES]
+    specs += [(name, RULES_BY_NAME[base], key, srcs) for name, (base, key, srcs) in EXTRA_NORMS.items()]
+    for norm_name, rule, key, only in specs:
         q = percentile if rule.direction == "above" else 100.0 - percentile
         per_view = {}
-        pooled = [r for r in good if r["view"] in rule.valid_views and r["values"].get(rule.name) is not None]
+        pooled = [r for r in good if r["view"] in rule.valid_views and r["values"].get(key) is not None
+                  and (only is None or r["source"] in only)]
         candidates = [] if rule.view_invariant else [(v, [r for r in pooled if r["view"] == v])
                                                      for v in rule.valid_views]
         candidates.append(("all", pooled))
@@ -98,11 +103,11 @@ def fit_norms(rows: list[dict], percentile: float = PERCENTILE, exclude_sources=
                 continue
             if not rs:
                 continue
-            vals = np.array([r["values"][rule.name] for r in rs], dtype=float)
+            vals = np.array([r["values"][key] for r in rs], dtype=float)
             w = rep_weights(rs)
             per_source = {}
             for s in sorted(srcs):
-                sv = np.array([r["values"][rule.name] for r in rs if r["source"] == s], dtype=float)
+                sv = np.array([r["values"][key] for r in rs if r["source"] == s], dtype=float)
                 per_source[s] = round(float(np.median(sv)), 4)
             per_view[view] = {
                 "threshold": round(edge_of_range(vals, w, q, method), 4),
@@ -113,7 +118,7 @@ def fit_norms(rows: list[dict], percentile: float = PERCENTILE, exclude_sources=
                 "sources": per_source, "percentile": q, "view": view,
             }
         if per_view:
-            out["rules"][rule.name] = per_view
+            out["rules"][norm_name] = per_view
     return out
 
 

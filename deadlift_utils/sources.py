@@ -3,8 +3,8 @@
 Sources (../shared/data, see its README): the study's `esap_pose` (OpenPose, 56 files),
 `openpose_sequences` (5 lifters, OpenPose BODY_25 -> COCO), and three video folders whose
 poses are extracted here with the same settings `analyze` uses (BlazePose full, frame stride
-2, smoothing 5, shot cuts; the back's shape from the segmentation mask; no bar tracking, which
-no rule's verdict reads) and cached:
+2, smoothing 5, shot cuts; the back's shape from the segmentation mask; the barbell plate,
+which bar_drift judges where it was tracked) and cached:
 `yfgd_small`, `kettlebell_errors`, `tutorial_dev`.
 
 `load_clips()` returns a list of `Clip` (source, group, name, label, error, view, seq). Groups
@@ -43,13 +43,14 @@ def _csv_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def video_pose(video: Path, cache_dir: Path, rel: Path, spine: bool = True, estimator=None):
-    """The cached pose of a shared video (extracted once with analyze's settings)."""
+def video_pose(video: Path, cache_dir: Path, rel: Path, spine: bool = True, estimator=None, bar: bool = True):
+    """The cached pose of a shared video (extracted once with analyze's settings, the bar
+    tracker included: the pose file's "bar" field)."""
     from .extract import analysis_frame_analyzers, extract_video
 
     out = cache_dir / rel.parent
     return extract_video(video, out, frame_stride=ANALYZE_STRIDE, write_videos=False,
-                         frame_analyzers=analysis_frame_analyzers(spine, bar=False), estimator=estimator).sequence
+                         frame_analyzers=analysis_frame_analyzers(spine, bar=bar), estimator=estimator).sequence
 
 
 def load_clips(data_dir=None, cache_dir=None, sources=SOURCES, spine: bool = True, progress: bool = True) -> list[Clip]:

@@ -193,12 +193,12 @@ def table_md(rows, recall, fa) -> list[str]:
 
 
 def norms_table(norms: dict) -> list[str]:
-    from deadlift_utils.rules import RULES_BY_NAME
+    from deadlift_utils.rules import EXTRA_NORMS, RULES_BY_NAME
 
     L = ["| rule | view | threshold | flag when | good median (p25-p75) | good reps (clips) | per-source good medians |",
          "|---|---|---|---|---|---|---|"]
     for name, views in norms["rules"].items():
-        r = RULES_BY_NAME[name]
+        r = RULES_BY_NAME[EXTRA_NORMS[name][0] if name in EXTRA_NORMS else name]
         for view, n in views.items():
             src = ", ".join(f"{s} {v:g}" for s, v in n["sources"].items())
             L.append(f"| {name} | {view} | {n['threshold']:g} {r.units} (P{n['percentile']:g}) | {r.direction} | "

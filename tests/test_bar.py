@@ -281,3 +281,41 @@ def test_tracks_that_do_not_move_with_the_hands_are_dropped():
                        frame_extras={"bar": out})
     notes = bar_summary(seq, [], view="side")["notes"]
     assert "no barbell found" in notes[0] and "did not move with the hands" in notes[1]
+
+
+def _hands(wy):
+    n = len(wy)
+    kps = np.full((n, 18, 2), np.nan)
+    kps[:, KP["r_wrist"]] = kps[:, KP["l_wrist"]] = np.stack([np.full(n, 200.0), wy], axis=1)
+    return kps
+
+
+def test_coupling_is_checked_on_parts_of_a_track():
+    # One unbroken track that sits on the hips (still) while the hands pull, then on the plate
+    # rising with the hands: the hips stretch is dropped, the plate stretch kept (the check
+    # used to drop or keep the whole track).
+    from deadlift_utils.bar import drop_uncoupled_tracks
+
+    wy = np.concatenate([np.linspace(300, 160, 20), np.linspace(160, 300, 20)])
+    kps = _hands(wy)
+    frames = np.arange(len(wy)) * 2
+    hips = [{"x": 150.0, "y": 100.0, "r": 40.0, "source": "detected"} for _ in range(20)]
+    plate = [{"x": 203.0, "y": float(y + 8), "r": 40.0, "source": "detected"} for y in wy[20:]]
+    out = drop_uncoupled_tracks(hips + plate, kps, frames, 30.0)
+    assert all(v.get("dropped") for v in out[:20])
+    assert all(v.get("x") is not None for v in out[20:])
+
+
+def test_a_wrist_glitch_does_not_split_a_plate_track():
+    # The wrist keypoints jump 2.5 plate radii up for 8 samples (the plate hides the hands) while
+    # the plate rises smoothly with the real hands: one plate, kept whole.
+    from deadlift_utils.bar import drop_uncoupled_tracks, split_by_hand_offset
+
+    wy = np.concatenate([np.full(8, 300.0), np.linspace(300, 160, 16), np.full(16, 160.0)])
+    plate = [{"x": 203.0, "y": float(y + 8), "r": 40.0, "source": "detected"} for y in wy]
+    seen = wy.copy()
+    seen[28:36] -= 100.0
+    kps = _hands(seen)
+    assert len(split_by_hand_offset(plate, kps, list(range(len(plate))))) == 1
+    out = drop_uncoupled_tracks(plate, kps, np.arange(len(wy)) * 2, 30.0)
+    assert all(v.get("x") is not None for v in out)
