@@ -275,38 +275,21 @@ class SpineAnalyzer(FrameAnalyzer):
             if person is None or getattr(person, "mask", None) is None:
                 return None
             kp = np.asarray(person.keypoints, dtype=float)
-            scale = float(getattr(person, "mask_scale", 1.0))
-            shape = person.mask.shape[:2] if scale == 1.0 else person.frame_shape()
             if self.keep_masks:
-                box = torso_crop_box(kp, shape, margin=0.9)
+                box = torso_crop_box(kp, person.mask.shape[:2], margin=0.9)
                 if box is not None:
                     x0, y0, x1, y1 = box
-                    crop = (np.clip(_mask_crop(person, box), 0, 1) * 255).astype(np.uint8)
+                    crop = (np.clip(person.mask[y0:y1, x0:x1], 0, 1) * 255).astype(np.uint8)
                     self.kept[int(frame_index)] = (x0, y0, crop, kp.copy())
             if shoulder_width_ratio(kp) > MAX_SHOULDER_WIDTH:
                 return None
-            if scale == 1.0:
-                return measure_back(person.mask, kp, stretch=self.stretch)
-            # A reduced mask (BlazePose ran on a reduced frame): bring the torso's box to frame
-            # pixels and measure there, so the edge is traced at the same resolution as before.
-            box = torso_crop_box(kp, shape)
-            if box is None:
-                return None
-            return measure_back(_mask_crop(person, box), kp, origin=box[:2], stretch=self.stretch)
+            return measure_back(person.mask, kp, stretch=self.stretch)
         finally:
             self.seconds += time.perf_counter() - t0
             self.frames += 1
 
     def finish(self, values: list, keypoints_xy: np.ndarray) -> list:
         return drop_short_torsos(values)
-
-
-def _mask_crop(person, box) -> np.ndarray:
-    """person's mask over the frame-pixel box, at frame resolution."""
-    if hasattr(person, "mask_crop"):
-        return person.mask_crop(box)
-    x0, y0, x1, y1 = box
-    return person.mask[y0:y1, x0:x1]
 
 
 def drop_short_torsos(values: list, min_fraction: float = 0.6) -> list:

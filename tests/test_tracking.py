@@ -1,5 +1,4 @@
-"""The lifter tracker and the speed-minded BlazePose estimator keep following the lifter when
-other people are in the frame (issue 14: one-pose tracking, multi-person passes only when needed)."""
+"""The lifter tracker keeps following the lifter when other people are in the frame."""
 from __future__ import annotations
 
 import warnings
@@ -29,24 +28,6 @@ def test_tracker_picks_the_large_central_person_then_ignores_a_bystander_far_awa
     # the lifter is lost; a bystander elsewhere is not taken for the lifter
     assert t.choose([_person(800, 100, 950, 500)]) is None
     assert t.choose([_person(800, 100, 950, 500), _person(410, 310, 610, 810)]).bbox()[0] == pytest.approx(410)
-
-
-def test_tracker_passes_the_estimators_lifter_through_and_takes_a_body_covering_a_drifted_track():
-    t = LifterTracker(1000, 1000)
-    assert t.choose([_person(400, 300, 600, 800)]) is not None
-    # the estimator chose this one itself (tracked): passed through even though it is far away
-    far = _person(800, 100, 950, 500)
-    far.tracked = True
-    assert t.choose([far]) is far and t.last_box == far.bbox()
-    # a single-pose track drifted onto the upper half of the body; the whole body found afresh is
-    # off-centre by more than max_jump but covers the drifted box: still the lifter
-    t = LifterTracker(1000, 1000)
-    t.choose([_person(450, 200, 550, 400)])
-    whole = _person(380, 200, 620, 900)
-    assert t.distance(whole) > t.max_jump and t.choose([whole]) is whole
-    # someone elsewhere of the same size is not
-    t.choose([_person(450, 200, 550, 400)])
-    assert t.choose([_person(700, 200, 800, 400)]) is None
 
 
 def _hip_centres(seq) -> np.ndarray:
