@@ -348,3 +348,23 @@ def test_hub_support_and_plateless_tracks_are_dropped():
     out = drop_plateless_tracks([dict(v) for v in good] + [None] + weak, good + [None] + weak)
     assert all(v.get("x") is not None for v in out[:10])
     assert all(v.get("dropped") for v in out[11:])
+
+
+@pytest.mark.parametrize("clip", ["tutorial_dev/good/good_01.mp4", "tutorial_dev/good/good_02.mp4",
+                                  "tutorial_dev/good/good_03.mp4", "tutorial_dev/good/good_06.mp4"])
+def test_no_bar_on_the_lifters_hips_or_thighs(tmp_path, clip):
+    # The 45-degree clips (G1) tracked the thighs and good_06 the hips: circles drawn by the
+    # lifter's outline, 0.5-1.3 plate radii above the wrists. The bar hangs from the hands: no
+    # position may sit more than ABOVE_WRIST_MAX_R radii above them (a glitch of the wrist
+    # keypoints aside: 95% of the samples).
+    from deadlift_utils.bar import ABOVE_WRIST_MAX_R
+
+    seq = _extract(clip, tmp_path)
+    xy, r, _ = bar_positions(seq)
+    kp = np.asarray(seq.keypoints_xy, float)
+    wy = np.nanmean(kp[:, [KP["r_wrist"], KP["l_wrist"]], 1], axis=1)
+    ok = np.isfinite(xy[:, 0]) & np.isfinite(wy)
+    if not ok.any():
+        return   # no bar found is an honest answer
+    above = (wy[ok] - xy[ok, 1]) / r[ok]
+    assert np.percentile(above, 95) <= ABOVE_WRIST_MAX_R + 0.1, np.round(np.sort(above)[-5:], 2)
