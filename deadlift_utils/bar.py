@@ -49,9 +49,26 @@ RADIUS_TOL = 0.2
 # Share of rim points with a strong radial gradient below which a circle is not a plate.
 MIN_RIM_SUPPORT = 0.35
 LOCK_RIM_SUPPORT = 0.5
+# A plate's hub: a small circle (radius HUB_R x the plate's) centred on it, looked for on the
+# frame scaled so the plate radius is HUB_WORK_R px (see `_hub_support`).
+HUB_R = (0.06, 0.45)
+HUB_WORK_R = 40.0
+# Track-level plate evidence (finish): over a track's detected circles, the median of rim support
+# + hub support (each 0..1) must reach PLATE_EVIDENCE_MIN, from at least PLATE_EVIDENCE_MIN_DET
+# detections. Barbell plates (42 clips, 3 sources): track medians 1.08-1.88; the circles a
+# kettlebell lifter's outline, the kettlebell and the floor make near the hands: 0.55-0.89
+# (tracks with >= 3 detections).
+PLATE_EVIDENCE_MIN = 1.0
+PLATE_EVIDENCE_MIN_DET = 3
 # The plate centre lies within this many plate radii of the wrists' line (in a side view the
 # plate hides the hands and the wrist keypoints land above the bar, inside the disc).
 WRIST_MAX_R = 1.3
+# The bar hangs from the hands: the plate centre is never more than this many plate radii above
+# the wrists (on the barbell clips the wrist keypoints sit 0.2-1.2 r above the plate centre in
+# side views and within 0.25 r of its height at 45 degrees, 95% of samples). Plate-sized circles
+# drawn by the lifter's outline (hips, thighs, the back of a kettlebell lifter) are centred
+# 0.5-1.3 r above the wrists.
+ABOVE_WRIST_MAX_R = 0.4
 # Shot cut: a thumbnail's mean absolute change (0-255) above CUT_MIN_DIFF and above
 # CUT_RELATIVE x the clip's median change between samples (as trust.ShotCutAnalyzer).
 CUT_MIN_DIFF = 27.0
@@ -80,8 +97,9 @@ ROBUST_ITER = 3
 # rise and fall by >= COUPLE_MOVE_R radii must have >= COUPLE_MIN_INLIERS inliers, a height
 # correlation >= COUPLE_MIN_CORR over them, and the plate centre not more than
 # COUPLE_ABOVE_R radii above the wrists where the hands are lowest (the bar hangs from the
-# hands; a circle on the hips or thighs sits ~0.5-1 r above them; 45-degree views put the
-# wrist keypoints up to ~0.8 r below a real plate's centre). A still-hands track that just
+# hands; a circle on the hips or thighs sits ~0.5-1.3 r above them; the "45-degree views put
+# the wrist keypoints up to ~0.8 r below a real plate's centre" once measured here were circles
+# on the thighs, see ABOVE_WRIST_MAX_R). A still-hands track that just
 # continues a checked track of the same plate (the bar at rest before/after the pull) is kept. A track over which the hands hardly
 # move cannot show the coupling: it is kept only if it lasts >= COUPLE_STILL_S seconds with
 # the offset steady (sd <= COUPLE_STILL_SD radii in x and y). Kettlebell clips gave circles on
@@ -90,7 +108,7 @@ COUPLE_INLIER_R = 0.5
 COUPLE_MIN_INLIERS = 0.6
 COUPLE_MOVE_R = 1.0
 COUPLE_MIN_CORR = 0.8
-COUPLE_ABOVE_R = 1.0
+COUPLE_ABOVE_R = ABOVE_WRIST_MAX_R
 COUPLE_STILL_S = 1.0
 COUPLE_STILL_SD = 0.25
 # A track is split where this many samples in a row leave its offset from the hands.
@@ -141,6 +159,43 @@ def _rim_support(gx, gy, mag, strong, cx, cy, r, n=48) -> float:
     if inside_any.sum() < n / 2:
         return 0.0
     return float(best[inside_any].mean())
+
+
+def _hub_support(frame_bgr, x: float, y: float, r: float, n: int = 32) -> float:
+    """How clearly a small circle is centred on (x, y) (full-frame px) inside a plate of radius
+    r: the best rim support (share of n rim points with a strong radial gradient, as
+    `_rim_support`) of a circle of radius HUB_R[0]..HUB_R[1] x r about that centre (within
+    1 px), on the frame scaled so that r is HUB_WORK_R px. A barbell plate has its hub there
+    (the sleeve end, the metal insert, the inner rings); a circle drawn by a lifter's outline or
+    the floor has none. NaN when the plate's middle is not inside the frame."""
+    a = int(math.ceil(HUB_R[1] * r * 1.4)) + 3
+    x0, y0 = int(round(x)) - a, int(round(y)) - a
+    h, w = frame_bgr.shape[:2]
+    if x0 < 0 or y0 < 0 or x0 + 2 * a >= w or y0 + 2 * a >= h or r <= 0:
+        return float("nan")
+    roi = cv2.cvtColor(frame_bgr[y0:y0 + 2 * a + 1, x0:x0 + 2 * a + 1], cv2.COLOR_BGR2GRAY)
+    s = min(1.0, HUB_WORK_R / r)
+    if s < 1:
+        roi = cv2.resize(roi, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    roi = cv2.GaussianBlur(roi, (3, 3), 0.8).astype(np.float32)
+    gx = cv2.Sobel(roi, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(roi, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.hypot(gx, gy)
+    strong = max(float(np.percentile(mag, 90)), 8.0)
+    cx, cy = (x - x0) * s, (y - y0) * s
+    yy, xx = np.mgrid[0:roi.shape[0], 0:roi.shape[1]].astype(np.float32)
+    dx, dy = xx - cx, yy - cy
+    dist = np.maximum(np.hypot(dx, dy), 1e-3)
+    radial = np.abs(gx * dx + gy * dy) / (dist * np.maximum(mag, 1e-6))
+    ok = ((mag > 0.5 * strong) & (radial > 0.7)).astype(np.uint8)
+    ok = cv2.dilate(ok, np.ones((3, 3), np.uint8))   # the centre may be off by a pixel
+    ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    best = 0.0
+    for rho in np.arange(max(2.0, HUB_R[0] * r * s), HUB_R[1] * r * s + 1e-6, 1.0):
+        xs = np.clip(np.round(cx + rho * np.cos(ang)).astype(int), 0, roi.shape[1] - 1)
+        ys = np.clip(np.round(cy + rho * np.sin(ang)).astype(int), 0, roi.shape[0] - 1)
+        best = max(best, float(ok[ys, xs].mean()))
+    return best
 
 
 def _refine_circle(gx, gy, strong, cx, cy, r, n=64) -> tuple[float, float, float] | None:
@@ -270,6 +325,8 @@ class BarTracker(FrameAnalyzer):
         roi = cv2.GaussianBlur(roi, (5, 5), 1.2)
         found = self._detect(roi, s, (x0, y0), rmin, rmax, wrists, (w, h), frame_index, torso_px)
         if found is not None:
+            found["rim"] = round(self._support, 2)
+            found["hub"] = round(_hub_support(frame_bgr, found["x"], found["y"], found["r"]), 2)
             if int(frame_index) in self._cuts:
                 found["cut"] = True
             self._remember(roi, s, (x0, y0), found, frame_index)
@@ -310,6 +367,8 @@ class BarTracker(FrameAnalyzer):
             d = _dist_to_segment(np.array([x, y]), wrists) / rr if wrists is not None else 0.0
             if d > WRIST_MAX_R:
                 continue
+            if wrists is not None and (float(wrists[:, 1].mean()) - y) / rr > ABOVE_WRIST_MAX_R:
+                continue   # above the hands: the lifter's hips or thighs, not the bar's plate
             support = _rim_support(gx, gy, mag, strong, cx, cy, r)
             if support < MIN_RIM_SUPPORT:
                 continue
@@ -385,8 +444,9 @@ class BarTracker(FrameAnalyzer):
             return None
         x = x0 + (loc[0] + tpl.shape[1] / 2) / s
         y = y0 + (loc[1] + tpl.shape[0] / 2) / s
-        if wrists is not None and _dist_to_segment(np.array([x, y]), wrists) > WRIST_MAX_R * r:
-            return None   # the template slid off the bar (onto the background)
+        if wrists is not None and (_dist_to_segment(np.array([x, y]), wrists) > WRIST_MAX_R * r
+                                   or float(wrists[:, 1].mean()) - y > ABOVE_WRIST_MAX_R * r):
+            return None   # the template slid off the bar (onto the background or the body)
         out = {"x": round(float(x), 1), "y": round(float(y), 1), "r": self._last["r"], "source": "tracked"}
         if x - r < 0 or y - r < 0 or x + r > w or y + r > h:
             out["edge"] = True
@@ -397,7 +457,8 @@ class BarTracker(FrameAnalyzer):
         frames = self._frame_indices if len(self._frame_indices) == len(values) else list(range(len(values)))
         fps = getattr(self._info, "fps", None) or 30.0
         out = smooth_track(values, frames, cuts=self._cuts)
-        return drop_uncoupled_tracks(out, keypoints_xy, frames, fps)
+        out = drop_uncoupled_tracks(out, keypoints_xy, frames, fps)
+        return drop_plateless_tracks(out, values)
 
 
 def _rts_segment(t: np.ndarray, z: np.ndarray, sig: np.ndarray, q: float) -> np.ndarray:
@@ -668,6 +729,30 @@ def drop_uncoupled_tracks(values: list, keypoints_xy: np.ndarray, frame_index, f
             continue
         for i in idx:
             out[i] = {"dropped": w}
+    return out
+
+
+def drop_plateless_tracks(values: list, raw: list) -> list:
+    """Replace every track (run of positions in `values`) whose circles do not look like a
+    plate by {"dropped": reason} per sample: fewer than PLATE_EVIDENCE_MIN_DET detected
+    circles, or their median rim + hub support (the raw measurements' "rim" and "hub", see
+    `_hub_support`) below PLATE_EVIDENCE_MIN. A plate shows a clear rim and a hub at its
+    centre; a circle put together from a lifter's outline, a kettlebell and the floor has a
+    weak rim and nothing at its centre. Raw values without "rim" (older callers) are not judged."""
+    out = list(values)
+    for idx in _tracks(values):
+        det = [raw[i] for i in idx if isinstance(raw[i], dict) and raw[i].get("source") == "detected"]
+        if any("rim" not in v for v in det):
+            continue
+        ev = [v["rim"] + v["hub"] for v in det if v.get("hub") is not None and np.isfinite(v["hub"])]
+        if len(ev) < PLATE_EVIDENCE_MIN_DET:
+            why = f"only {len(ev)} clear circle(s) in the track, too few to tell a plate"
+        elif float(np.median(ev)) < PLATE_EVIDENCE_MIN:
+            why = f"no plate rim and hub (evidence {float(np.median(ev)):.2f} < {PLATE_EVIDENCE_MIN})"
+        else:
+            continue
+        for i in idx:
+            out[i] = {"dropped": why}
     return out
 
 

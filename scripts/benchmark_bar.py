@@ -7,8 +7,12 @@ in plate diameters; and the cost of bar tracking in `analyze` on a 1080p clip (w
 the tracker on and off, interleaved, medians). Pose JSON (with the "bar" field) is cached under
 outputs/cache/bar_poses/.
 
-    PYTHONPATH=. python scripts/benchmark_bar.py
+    PYTHONPATH=. python scripts/benchmark_bar.py [--redo]            # tables; keeps the doc's cost line
+    PYTHONPATH=. python scripts/benchmark_bar.py --with-cost         # tables and the analyze cost
     PYTHONPATH=. python scripts/benchmark_bar.py --cost [--runs 5]   # only the paired analyze cost
+
+--redo re-extracts the cached pose files (needed after a change to bar.py or the estimator:
+the cache is reused whenever its extraction parameters match).
 """
 from __future__ import annotations
 
@@ -34,6 +38,26 @@ OUT = ROOT / "outputs" / "benchmarks" / "bar"
 DOC = ROOT / "docs" / "bar_results.md"
 MARKS = ROOT / "tests" / "fixtures" / "bar_marks.csv"
 COST_CLIP = "yfgd_small/good/good_001.mp4"
+# Why the side clips that miss the >= 90% target miss it (looked at frame by frame).
+MISSES = {
+    "tutorial_dev/bad/bad_01.mp4": "low camera close to the plate: the plate's radius is ~1.3 torso lengths "
+    "(outside PLATE_RADIUS_TORSO 0.25-0.8) and the plate is cut by the frame edge at the start; what is found "
+    "is a circle about half the plate's size inside it (its hub insert and rings), so the positions that are "
+    "there are off by up to half a plate radius and the scale is wrong. Not fixed: a wider size range lets "
+    "the lifter's outline in.",
+    "tutorial_dev/bad/bad_02.mp4": "the plate hides the hands and the pose puts the wrist keypoints on the "
+    "plate's upper rim, 1.4-1.5 plate radii above the bar, beyond WRIST_MAX_R (1.3): the first pull sample "
+    "has no plate. Allowing 2.0 r straight below the wrists fixed it (and tutorial_dev bad_03, good_01) but "
+    "let circles of a kettlebell and a shoe through on 2 of the 8 kettlebell clips; allowing it only for clear "
+    "rims (>= 0.7) kept the kettlebell clips clean and brought the hand marks to median 0.035 / p90 0.137 with "
+    "1 frame without a position, but on these ringed plates the track then locked on an inner ring (bad_04: "
+    "radius 69 -> 57 px, the plate's is ~84), moving bad_04's speed +20%; not done.",
+    "tutorial_dev/good/good_06.mp4": "a grey 12-sided plate with cut-outs on a grey background under caption "
+    "fades: its circle ranks ~30th among the Hough circles with rim support 0.23-0.42, too weak to tell from "
+    "the lifter's outline. The 100% it used to get was the lifter's hips, now rejected (above the hands).",
+    "tutorial_dev/good/good_07.mp4": "the same plate and footage as good_06; the 100% it used to get was a "
+    "background circle behind the lifter, then a circle off the plate's centre (no hub): dropped.",
+}
 
 
 def clips() -> list[str]:
@@ -46,6 +70,12 @@ def clips() -> list[str]:
 def tutorial_views() -> dict:
     with open(VIDEOS / "tutorial_dev" / "labels.csv") as f:
         return {"tutorial_dev/" + r["video"]: r["view"] for r in csv.DictReader(f)}
+
+
+def kettlebell_clips() -> dict:
+    """{clip: view} of the kettlebell clips (no barbell: the tracker must find none)."""
+    with open(VIDEOS / "kettlebell_errors" / "labels.csv") as f:
+        return {"kettlebell_errors/" + r["video"]: r["view"] for r in csv.DictReader(f)}
 
 
 def extract(clip: str, redo: bool = False, analyzers=None):
@@ -162,10 +192,19 @@ def main() -> None:
         L.insert(at + 1 if at is not None else len(L), line)
         DOC.write_text("\n".join(L))
         return
+    redo = "--redo" in sys.argv
     views = tutorial_views()
     results, seqs, rows = {}, {}, []
+    kb_rows = []
+    for clip, view in kettlebell_clips().items():
+        seq = extract(clip, redo=redo).sequence
+        xy, _, _ = bar_positions(seq)
+        summary = bar_summary(seq, count_reps(seq).reps, view)
+        kb_rows.append((clip, view, summary["tracked_share_pull"], float(np.isfinite(xy[:, 0]).mean()),
+                        summary["measured"]))
+        print(clip, view, summary["tracked_share_pull"], summary["measured"], flush=True)
     for clip in clips():
-        res = extract(clip)
+        res = extract(clip, redo=redo)
         seq = res.sequence
         reps = count_reps(seq).reps
         view = views.get(clip) or predict_view(seq)["view"]
@@ -177,7 +216,13 @@ def main() -> None:
                      speeds, peaks, summary["reps"], summary["notes"]))
         print(clip, view, summary["tracked_share_pull"], speeds, flush=True)
     errs = marks_error(seqs)
-    c = analyze_cost(5)
+    if "--with-cost" in sys.argv:
+        cost = cost_line(analyze_cost(5))
+    else:   # measured separately (--cost): keep the line already in the doc
+        old = [x for x in DOC.read_text().split("\n") if x.startswith("- Cost of bar tracking in `analyze`")]
+        cost = old[0] if old else "- Cost of bar tracking in `analyze`: not measured in this run (--cost)."
+        if "(an earlier run" not in cost:
+            cost += " (an earlier run, not repeated with this table: `--cost` measures it)"
     contact_sheet(results, OUT / "contact_sheet.png")
 
     L = ["# Bar path and bar speed: results", "",
@@ -213,7 +258,10 @@ def main() -> None:
           f"- Accuracy against {len(errs)} hand-marked plate centres on {n_clips} clips: median "
           f"{np.median(e):.3f}, 90th percentile {np.percentile(e, 90):.3f} plate diameters "
           f"({len(e)} frames with a bar position, {missing} without; target median <= 0.1, p90 <= 0.25).",
-          cost_line(c),
+          f"- Kettlebell clips (no barbell; {len(kb_rows)} clips at frame stride 2): a bar measured on "
+          f"{sum(r[4] for r in kb_rows)}, bar positions on {max(r[3] for r in kb_rows):.0%} of the samples "
+          "at most (table below)." if kb_rows else "- No kettlebell clips found.",
+          cost,
           "- bar_drift (rules.py) judges the hands, with the tracked bar's own figure beside them in its "
           "evidence (`bar_value`) where the plate was tracked in the rep: judged on the bar against a "
           "norm from the bar-tracked good reps (norms.json `bar_drift_bar`), the leave-one-source-out "
@@ -221,7 +269,17 @@ def main() -> None:
           "`rules.BAR_DRIFT_MEASURE`).",
           "- Front view: the bar path is not measured (plates edge-on); no front-view barbell clip is "
           "available to check a tilt measure on, so none is reported.",
-          "", "## Accuracy per clip (plate diameters)", "", "| clip | frames | median | p90 | no position |",
+          "", "## Side clips under 90% (diagnosed from the frames)", ""]
+    L += [f"- {c}: {MISSES[c]}" for c, v, *_ in rows if v == "side" and c in MISSES]
+    L += ["- yfgd_small bad_009 (56%) and tutorial_dev bad_03 (88%), misses in the table before the pose "
+          "estimator changed to one-pose tracking on a <= 720 px frame, reach 100% with it and no tracker change "
+          "(bad_03's plate is still lost for 4 samples at the top, just after the pull, so its lockout is taken on "
+          "the way down, 1.94 s instead of ~1.34 s: its mean speed reads 0.41 m/s where the plate found there gave "
+          "0.59 m/s)."]
+    L += ["", "## Kettlebell clips (no barbell: no bar may be found)", "",
+          "| clip | view | pull tracked | samples with a bar | bar measured |", "|---|---|---|---|---|"]
+    L += [f"| {c} | {v} | {sh:.0%} | {a:.0%} | {'yes' if m else 'no'} |" for c, v, sh, a, m in kb_rows]
+    L += ["", "## Accuracy per clip (plate diameters)", "", "| clip | frames | median | p90 | no position |",
           "|---|---|---|---|---|"]
     for clip in sorted({x[0] for x in errs}):
         ce = np.array([x[2] for x in errs if x[0] == clip and x[2] is not None])

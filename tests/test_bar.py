@@ -202,14 +202,14 @@ def test_draw_and_plot(tmp_path):
     assert plot_bar_speed(summary, tmp_path / "speed.png").is_file()
 
 
-def _extract(clip, tmp_path, stride=2):
+def _extract(clip, tmp_path, stride=2, cached=True):
     from deadlift_utils.extract import extract_video
 
     video = VIDEOS / clip
     if not video.is_file():
         pytest.skip(f"{video} not available")
     cache = ROOT / "outputs" / "cache" / "bar_poses" / Path(clip).parent
-    if (cache / (video.stem + ".json")).is_file() and stride == 2:
+    if cached and (cache / (video.stem + ".json")).is_file() and stride == 2:
         seq = load_pose_json(cache / (video.stem + ".json"))
         if "bar" in seq.frame_extras:
             return seq
@@ -238,15 +238,22 @@ def test_real_clips_match_hand_marks(tmp_path):
     assert np.median(errs) <= 0.1 and np.percentile(errs, 90) <= 0.25, (np.median(errs), np.percentile(errs, 90))
 
 
-def test_kettlebell_clip_has_no_barbell(tmp_path):
-    seq = _extract("kettlebell_errors/correct_side.mp4", tmp_path, stride=4)
-    xy, _, _ = bar_positions(seq)
-    assert np.isfinite(xy[:, 0]).mean() < 0.05
+KETTLEBELL = sorted(p.name for p in (VIDEOS / "kettlebell_errors").glob("*.mp4")) or ["correct_side.mp4"]
+
+
+@pytest.mark.parametrize("name", KETTLEBELL)
+def test_kettlebell_clips_have_no_barbell(tmp_path, name):
+    # All 8 kettlebell clips (side and 45 degrees) at the analysis stride (2), extracted afresh:
+    # circles drawn by the lifter's outline, the kettlebell and the floor near the hands used to
+    # give a bar path on 9-69% of the pull frames. No position at all, and the report says so.
     from deadlift_utils.reps import count_reps
 
-    summary = bar_summary(seq, count_reps(seq).reps, view="side")
-    if not summary["measured"]:
-        assert "no barbell found" in " ".join(summary["notes"])
+    seq = _extract("kettlebell_errors/" + name, tmp_path, stride=2, cached=False)
+    xy, _, _ = bar_positions(seq)
+    assert not np.isfinite(xy[:, 0]).any(), f"bar positions on {np.isfinite(xy[:, 0]).sum()} samples"
+    view = "middle" if "middle" in name else "side"
+    summary = bar_summary(seq, count_reps(seq).reps, view=view)
+    assert not summary["measured"] and "no barbell found" in " ".join(summary["notes"])
 
 
 def test_smoother_splits_at_a_shot_cut():
@@ -319,3 +326,45 @@ def test_a_wrist_glitch_does_not_split_a_plate_track():
     assert len(split_by_hand_offset(plate, kps, list(range(len(plate))))) == 1
     out = drop_uncoupled_tracks(plate, kps, np.arange(len(wy)) * 2, 30.0)
     assert all(v.get("x") is not None for v in out)
+
+
+def test_hub_support_and_plateless_tracks_are_dropped():
+    # A plate has a hub (concentric rings at its centre); a disc-sized circle of the lifter's
+    # outline or the floor has nothing there. Tracks whose circles lack rim + hub are dropped.
+    from deadlift_utils.bar import _hub_support, drop_plateless_tracks
+
+    img = np.full((H, W, 3), 200, np.uint8)
+    _plate(img, (200, 180))
+    cv2.circle(img, (200, 180), int(R * 0.12), (220, 220, 220), -1, cv2.LINE_AA)   # the bar's sleeve end
+    cv2.circle(img, (450, 180), R, (30, 30, 160), -1, cv2.LINE_AA)   # a plain disc: no hub
+    assert _hub_support(img, 200, 180, R) >= 0.8
+    assert _hub_support(img, 450, 180, R) <= 0.3
+    assert np.isnan(_hub_support(img, 5, 180, R))                      # centre at the border
+
+    def track(rim, hub, n=10):
+        return [{"x": 100.0, "y": 100.0, "r": 40.0, "source": "detected", "rim": rim, "hub": hub}] * n
+
+    good, weak = track(0.7, 0.9), track(0.45, 0.3)
+    out = drop_plateless_tracks([dict(v) for v in good] + [None] + weak, good + [None] + weak)
+    assert all(v.get("x") is not None for v in out[:10])
+    assert all(v.get("dropped") for v in out[11:])
+
+
+@pytest.mark.parametrize("clip", ["tutorial_dev/good/good_01.mp4", "tutorial_dev/good/good_02.mp4",
+                                  "tutorial_dev/good/good_03.mp4", "tutorial_dev/good/good_06.mp4"])
+def test_no_bar_on_the_lifters_hips_or_thighs(tmp_path, clip):
+    # The 45-degree clips (G1) tracked the thighs and good_06 the hips: circles drawn by the
+    # lifter's outline, 0.5-1.3 plate radii above the wrists. The bar hangs from the hands: no
+    # position may sit more than ABOVE_WRIST_MAX_R radii above them (a glitch of the wrist
+    # keypoints aside: 95% of the samples).
+    from deadlift_utils.bar import ABOVE_WRIST_MAX_R
+
+    seq = _extract(clip, tmp_path)
+    xy, r, _ = bar_positions(seq)
+    kp = np.asarray(seq.keypoints_xy, float)
+    wy = np.nanmean(kp[:, [KP["r_wrist"], KP["l_wrist"]], 1], axis=1)
+    ok = np.isfinite(xy[:, 0]) & np.isfinite(wy)
+    if not ok.any():
+        return   # no bar found is an honest answer
+    above = (wy[ok] - xy[ok, 1]) / r[ok]
+    assert np.percentile(above, 95) <= ABOVE_WRIST_MAX_R + 0.1, np.round(np.sort(above)[-5:], 2)
