@@ -2,12 +2,15 @@
 
     python scripts/benchmark_analyze_speed.py [--runs 3] [--durations 10 60] [--stride 2]
                                               [--source V] [--out docs/analyze_speed.md]
+                                              [--before DIR --before-label TEXT]
 
 Each run is the command a user types, `python -m deadlift_utils analyze CLIP --stride 2` (all
 outputs: pose JSON, report JSON + HTML, plots, stills, annotated video; offline coaching, no
 trained models), in a fresh process: wall time includes Python start-up and model loading.
 Peak memory is the child process's peak RSS (os.wait4). Runs of the different clips alternate,
-so a busy machine slows them alike; medians are reported.
+so a busy machine slows them alike; medians are reported. `--before DIR` (a checkout of an
+earlier commit, e.g. `git worktree add /tmp/before ee6b1e1`) runs the same command from there
+too, interleaved with this checkout's runs, for a paired before/after.
 
 The clips are made from a real 1080p side-view deadlift of the shared data (default
 yfgd_small/good/good_001.mp4, 4.8 s, 30 fps): played forwards then backwards, repeated up to the
@@ -48,13 +51,15 @@ def make_clip(source: Path, seconds: float, out: Path) -> Path:
     return out
 
 
-def run_analyze(clip: Path, out_dir: Path, stride: int) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, last line) of one `analyze` run in a fresh process."""
+def run_analyze(clip: Path, out_dir: Path, stride: int, code: Path = ROOT) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, first output line) of one `analyze` run in a fresh process,
+    with the deadlift_utils of `code` (a checkout)."""
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env["PYTHONPATH"] = str(code)
     cmd = [sys.executable, "-m", "deadlift_utils", "analyze", str(clip), "--out", str(out_dir),
            "--stride", str(stride), "--no-models"]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=code, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = proc.stdout.read().decode(errors="replace")
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
@@ -71,7 +76,10 @@ def main(argv=None) -> int:
     ap.add_argument("--stride", type=int, default=2)
     ap.add_argument("--source", default=str(DEFAULT_SOURCE))
     ap.add_argument("--out", default=str(ROOT / "docs" / "analyze_speed.md"))
+    ap.add_argument("--before", help="a checkout of an earlier commit, run beside this one")
+    ap.add_argument("--before-label", default="before")
     args = ap.parse_args(argv)
+    codes = [("this checkout", ROOT)] + ([(args.before_label, Path(args.before).resolve())] if args.before else [])
     source = Path(args.source)
     if not source.is_file():
         print(f"error: {source}: no such video (the shared data folder, see README)", file=sys.stderr)
@@ -79,22 +87,24 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clips = [make_clip(source, d, tmp / f"clip_{int(d)}s.mp4") for d in args.durations]
-        results: dict[Path, list] = {c: [] for c in clips}
+        results: dict[tuple, list] = {(c, name): [] for c in clips for name, _ in codes}
         for r in range(args.runs):
             for clip in clips:
-                wall, rss, line = run_analyze(clip, tmp / f"out_{clip.stem}_{r}", args.stride)
-                results[clip].append((wall, rss, line))
-                print(f"run {r + 1}: {clip.name}: {wall:.2f} s wall, peak RSS {rss:.0f} MiB", flush=True)
+                for name, code in (codes if r % 2 == 0 else codes[::-1]):
+                    wall, rss, line = run_analyze(clip, tmp / f"out_{clip.stem}_{r}_{len(name)}", args.stride, code)
+                    results[(clip, name)].append((wall, rss, line))
+                    print(f"run {r + 1}: {clip.name} [{name}]: {wall:.2f} s wall, peak RSS {rss:.0f} MiB", flush=True)
         rows = []
         for clip in clips:
             info = probe_video(clip)
-            walls = [w for w, _, _ in results[clip]]
-            rss = [m for _, m, _ in results[clip]]
-            med = statistics.median(walls)
-            rows.append(f"| {info.duration_s:.1f} s, {info.width}x{info.height}, {info.fps:.0f} fps | "
-                        f"{len(results[clip])} | {med:.2f} | {min(walls):.2f}-{max(walls):.2f} | "
-                        f"{med / info.duration_s:.2f}x | {'yes' if med <= 0.5 * info.duration_s else '**no**'} | "
-                        f"{max(rss):.0f} |")
+            for name, _ in codes:
+                walls = [w for w, _, _ in results[(clip, name)]]
+                rss = [m for _, m, _ in results[(clip, name)]]
+                med = statistics.median(walls)
+                rows.append(f"| {info.duration_s:.1f} s, {info.width}x{info.height}, {info.fps:.0f} fps | {name} | "
+                            f"{len(walls)} | {med:.2f} | {min(walls):.2f}-{max(walls):.2f} | "
+                            f"{med / info.duration_s:.2f}x | {'yes' if med <= 0.5 * info.duration_s else '**no**'} | "
+                            f"{max(rss):.0f} |")
     md = [
         "# `analyze` wall time against the clip's duration (issue 14)",
         "",
@@ -104,12 +114,14 @@ def main(argv=None) -> int:
         "",
         f"Command per run: `python -m deadlift_utils analyze CLIP --stride {args.stride} --no-models` in a fresh "
         "process (start-up and model loading included; pose JSON, report JSON + HTML, plots, stills, "
-        "annotated video, offline coaching). Clips: "
+        "annotated video, offline coaching). "
+        + (f"`{args.before_label}` = the same command run from `{args.before}`, interleaved. " if args.before else "")
+        + "Clips: "
         f"`{source.relative_to(SHARED_DATA_DIR) if source.is_relative_to(SHARED_DATA_DIR) else source}` "
         "forwards then backwards, repeated to the duration (continuous motion, no cuts).",
         "",
-        "| clip | runs | median wall s | min-max s | wall / duration | <= 0.5x | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|",
+        "| clip | code | runs | median wall s | min-max s | wall / duration | <= 0.5x | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|",
         *rows,
         "",
     ]
