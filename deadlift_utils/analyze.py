@@ -159,9 +159,9 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
         src = (report.get("rules") or {}).get("bar_source")
         if src == "wrists":
             report["bar"]["notes"].append(
-                "the bar_drift rule judges the hands (wrists); where the plate was tracked its own figure "
-                "is in the rule's evidence (bar_value) and here (max_from_midfoot): judged on the bar, the "
-                "verdicts on the shared clips got worse (docs/form_results.md)")
+                "the bar_drift verdict judges the hands (wrists): the good-form range of the bar's own drift "
+                "differs between the sources it was learned from, so it only informs (the bar's distance "
+                "ahead of mid-foot is in this section and in the rule's evidence)")
         elif src:
             report["bar"]["notes"].append(
                 f"the bar_drift rule measured the {src} (the bar where the plate was tracked in the rep, "

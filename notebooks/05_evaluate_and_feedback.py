@@ -84,6 +84,24 @@ if trust.get("dropped"):
 for note in report["notes"]:
     print("note:", note)
 
+# %% [markdown]
+# ## Bar path and speed
+# The plate's centre, tracked in side and 45-degree views (its path is drawn on the annotated video). Units: cm and m/s when the plate gives the scale (a standard 45 cm plate is assumed; the notes say so), else torso lengths. Without a tracked plate (kettlebells, front view) the notes say why, and the `bar_drift` rule uses the hands.
+
+# %%
+bar = report.get("bar") or {}
+if bar.get("measured"):
+    dist, speed = bar["units"]["distance"], bar["units"]["speed"]
+    display(pd.DataFrame([{"rep": r["rep"], "pull (s)": r.get("concentric_s"),
+                           f"mean speed ({speed})": r.get("mean_speed"), f"peak speed ({speed})": r.get("peak_speed"),
+                           f"furthest ahead of mid-foot ({dist})": r.get("max_from_midfoot"),
+                           f"sway ({dist})": r.get("sway"), "pull frames tracked": f"{r.get('tracked_share') or 0:.0%}"}
+                          for r in bar["reps"]]).round(2))
+    if "bar_speed_png" in report["files"]:
+        display(Image(filename=str(out / report["files"]["bar_speed_png"])))
+for note in bar.get("notes", []):
+    print("bar:", note)
+
 # %%
 display(Markdown(f"### Coaching (written by: {report['feedback']['source']})\n\n{report['feedback']['text']}"))
 
