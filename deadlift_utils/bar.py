@@ -119,6 +119,7 @@ REST_TOL_DIAM = 0.03
 PEAK_WINDOW_S = 0.2
 # Share of pull frames with a bar position below which the bar is not used for the rules.
 MIN_TRACKED_SHARE = 0.6
+MIN_PATH_SHARE = 0.25     # below this share of all pull frames with a plate, no bar path is reported
 
 
 def _wrists(kp: np.ndarray) -> np.ndarray | None:
@@ -908,6 +909,15 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         _note_dropped(values, notes)
         return out
     _note_dropped(values, notes)
+    rep_shares = [float(seen[rep.pull_start:rep.top_start + 1].mean()) for rep in reps
+                  if rep.top_start >= rep.pull_start]
+    if rep_shares and (max(rep_shares) < MIN_TRACKED_SHARE or out["tracked_share_pull"] < MIN_PATH_SHARE):
+        # A barbell is in the hands through every pull. Plate-like circles in a few frames, through
+        # no rep's pull or in under a quarter of all pull frames, are not a path to show (on
+        # kettlebell clips such stray circles are the lifter's outline or the floor).
+        notes.append(f"no barbell path: a plate-like circle was found in only {out['tracked_share_pull']:.0%} "
+                     f"of pull frames: the wrists stand in for the bar")
+        return out
     if view == "middle":
         notes.append("45-degree view: horizontal distances are foreshortened (about x0.7)")
     if any(isinstance(v, dict) and v.get("edge") for v in values):

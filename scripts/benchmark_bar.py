@@ -40,6 +40,10 @@ MARKS = ROOT / "tests" / "fixtures" / "bar_marks.csv"
 COST_CLIP = "yfgd_small/good/good_001.mp4"
 # Why the side clips that miss the >= 90% target miss it (looked at frame by frame).
 MISSES = {
+    "yfgd_small/bad/bad_009.mp4": "the plate is lost in the fast part of the pull: its Hough radius (132 px) "
+    "fails the +-20% size check against the track (limit 131 px; the Hough radius moves in ~4 px steps). One "
+    "pixel of slack fixed it and tutorial_dev bad_03 but broke yfgd bad_003 (to 57%) and moved speeds by up "
+    "to 40%; not done (a tolerance tied to the radius step is the next thing to try).",
     "tutorial_dev/bad/bad_01.mp4": "low camera close to the plate: the plate's radius is ~1.3 torso lengths "
     "(outside PLATE_RADIUS_TORSO 0.25-0.8) and the plate is cut by the frame edge at the start; what is found "
     "is a circle about half the plate's size inside it (its hub insert and rings), so the positions that are "
@@ -270,12 +274,11 @@ def main() -> None:
           "- Front view: the bar path is not measured (plates edge-on); no front-view barbell clip is "
           "available to check a tilt measure on, so none is reported.",
           "", "## Side clips under 90% (diagnosed from the frames)", ""]
-    L += [f"- {c}: {MISSES[c]}" for c, v, *_ in rows if v == "side" and c in MISSES]
-    L += ["- yfgd_small bad_009 (56%) and tutorial_dev bad_03 (88%), misses in the table before the pose "
-          "estimator changed to one-pose tracking on a <= 720 px frame, reach 100% with it and no tracker change "
-          "(bad_03's plate is still lost for 4 samples at the top, just after the pull, so its lockout is taken on "
-          "the way down, 1.94 s instead of ~1.34 s: its mean speed reads 0.41 m/s where the plate found there gave "
-          "0.59 m/s)."]
+    L += [f"- {c} ({share:.0%}): {MISSES.get(c, 'not diagnosed yet.')}"
+          for c, v, _, share, *_ in rows if v == "side" and share < 0.9]
+    L += ["- With the one-pose tracking tried on 2026-11-30 (not kept: it changed the poses, see "
+          "docs/speed_results.md), yfgd_small bad_009 and tutorial_dev bad_03 reached 100% and bad_01 got a wrong "
+          "path (a circle inside the plate); with the per-frame detection the estimator uses, they are as above."]
     L += ["", "## Kettlebell clips (no barbell: no bar may be found)", "",
           "| clip | view | pull tracked | samples with a bar | bar measured |", "|---|---|---|---|---|"]
     L += [f"| {c} | {v} | {sh:.0%} | {a:.0%} | {'yes' if m else 'no'} |" for c, v, sh, a, m in kb_rows]
