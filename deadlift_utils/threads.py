@@ -34,22 +34,16 @@ def prefetch(iterable: Iterable, size: int = 4) -> Iterator:
     def produce():
         try:
             for item in iterable:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not _put_unless(stop, q, item):
                     break
         except BaseException as e:  # handed to the consumer, raised there
-            _put_final(q, _Failed(e), stop)
+            _put_unless(stop, q, _Failed(e))
             return
         finally:
             close = getattr(iterable, "close", None)
             if stop.is_set() and close is not None:
                 close()  # a generator's finally (e.g. cap.release()) runs in its own thread
-        _put_final(q, _END, stop)
+        _put_unless(stop, q, _END)
 
     thread = threading.Thread(target=produce, name="prefetch", daemon=True)
     thread.start()
@@ -66,13 +60,15 @@ def prefetch(iterable: Iterable, size: int = 4) -> Iterator:
         thread.join()
 
 
-def _put_final(q: queue.Queue, item, stop: threading.Event) -> None:
+def _put_unless(stop: threading.Event, q: queue.Queue, item) -> bool:
+    """Put `item`, waiting while the queue is full, unless `stop` is set first (-> False)."""
     while not stop.is_set():
         try:
             q.put(item, timeout=0.1)
-            return
+            return True
         except queue.Full:
             continue
+    return False
 
 
 class Worker:
