@@ -53,13 +53,31 @@ def video_pose(video: Path, cache_dir: Path, rel: Path, spine: bool = True, esti
                          frame_analyzers=analysis_frame_analyzers(spine, bar=bar), estimator=estimator).sequence
 
 
+# The modules whose code decides an extracted pose file (keypoints, shots, spine, bar).
+POSE_CODE = ("estimators.py", "extract.py", "keypoints.py", "video.py", "bar.py", "spine.py", "trust.py")
+
+
+def pose_code_version() -> str:
+    """A short hash of the code that makes the cached pose files: a change to the estimator or an
+    analyzer gets a fresh cache folder, where extract_video's own check (same parameters, newer
+    than the video) would reuse files made by the old code."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in POSE_CODE:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
 def load_clips(data_dir=None, cache_dir=None, sources=SOURCES, spine: bool = True, progress: bool = True) -> list[Clip]:
+    """Every clip of the five shared sources, labelled. Video clips are extracted once with
+    `analyze`'s settings into `cache_dir/code-<pose_code_version()>/` and reused from there."""
     from .dataset import assign_recording_groups, load_esap
     from .estimators import LazyEstimator
     from .pose import load_pose_json
 
     data_dir = Path(data_dir or config.SHARED_DATA_DIR)
-    cache_dir = Path(cache_dir or config.OUTPUTS_DIR / "cache" / "eval_poses")
+    cache_dir = Path(cache_dir or config.OUTPUTS_DIR / "cache" / "eval_poses") / f"code-{pose_code_version()}"
     clips: list[Clip] = []
     if "esap_pose" in sources:
         vids = assign_recording_groups(load_esap(data_dir / "esap_pose"))
