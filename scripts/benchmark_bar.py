@@ -11,8 +11,8 @@ outputs/cache/bar_poses/.
     PYTHONPATH=. python scripts/benchmark_bar.py --with-cost         # tables and the analyze cost
     PYTHONPATH=. python scripts/benchmark_bar.py --cost [--runs 5]   # only the paired analyze cost
 
---redo re-extracts the cached pose files (needed after a change to bar.py or the estimator:
-the cache is reused whenever its extraction parameters match).
+--redo re-extracts the cached pose files (the cache folder is keyed on the code that makes
+the poses, sources.pose_code_version, so a code change starts a fresh one anyway).
 """
 from __future__ import annotations
 
@@ -30,10 +30,12 @@ sys.path.insert(0, str(ROOT))
 from deadlift_utils.bar import BarTracker, bar_positions, bar_summary, draw_bar_path, rep_of_samples  # noqa: E402
 from deadlift_utils.extract import extract_video  # noqa: E402
 from deadlift_utils.reps import count_reps  # noqa: E402
+from deadlift_utils.sources import pose_code_version  # noqa: E402
 from deadlift_utils.view import predict_view  # noqa: E402
 
 VIDEOS = ROOT.parent / "shared" / "data" / "videos"
-CACHE = ROOT / "outputs" / "cache" / "bar_poses"
+# Keyed on the code that makes the poses (a changed estimator or tracker gets fresh files).
+CACHE = ROOT / "outputs" / "cache" / "bar_poses" / f"code-{pose_code_version()}"
 OUT = ROOT / "outputs" / "benchmarks" / "bar"
 DOC = ROOT / "docs" / "bar_results.md"
 MARKS = ROOT / "tests" / "fixtures" / "bar_marks.csv"

@@ -208,7 +208,10 @@ def _extract(clip, tmp_path, stride=2, cached=True):
     video = VIDEOS / clip
     if not video.is_file():
         pytest.skip(f"{video} not available")
-    cache = ROOT / "outputs" / "cache" / "bar_poses" / Path(clip).parent
+    from deadlift_utils.sources import pose_code_version
+
+    # scripts/benchmark_bar.py's cache, only when made by this code
+    cache = ROOT / "outputs" / "cache" / "bar_poses" / f"code-{pose_code_version()}" / Path(clip).parent
     if cached and (cache / (video.stem + ".json")).is_file() and stride == 2:
         seq = load_pose_json(cache / (video.stem + ".json"))
         if "bar" in seq.frame_extras:
