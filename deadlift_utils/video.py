@@ -282,12 +282,11 @@ class VideoWriter:
     """Write BGR frames to a browser-playable `.mp4` (H.264) or `.webm` (VP8).
 
     Frames must all have the size given at construction (odd sizes are padded by one
-    pixel, which H.264 needs). `crf`: H.264 quality (lower = better, bigger; 28 for the
-    outputs, lower for a file that is read back and encoded again). Use as a context manager; the file appears only when
+    pixel, which H.264 needs). Use as a context manager; the file appears only when
     complete (written to a temp name, then renamed).
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, crf: int = 28):
+    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         suffix = self.path.suffix.lower()
@@ -300,7 +299,7 @@ class VideoWriter:
         import imageio_ffmpeg
 
         if suffix == ".mp4":  # H.264; ultrafast keeps a 1080p clip's two videos to about a second
-            codec, extra = "libx264", ["-preset", "ultrafast", "-crf", str(int(crf)), "-movflags", "+faststart"]
+            codec, extra = "libx264", ["-preset", "ultrafast", "-crf", "28", "-movflags", "+faststart"]
         else:                 # VP8 WebM
             codec, extra = "libvpx", ["-deadline", "realtime", "-cpu-used", "8", "-b:v", "2M"]
         self._gen = imageio_ffmpeg.write_frames(
