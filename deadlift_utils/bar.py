@@ -909,9 +909,11 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         _note_dropped(values, notes)
         return out
     _note_dropped(values, notes)
-    rep_shares = [float(seen[rep.pull_start:rep.top_start + 1].mean()) for rep in reps
-                  if rep.top_start >= rep.pull_start]
-    if rep_shares and (max(rep_shares) < MIN_TRACKED_SHARE or out["tracked_share_pull"] < MIN_PATH_SHARE):
+    # Share of each rep's pull samples with a bar position (None: a rep with no pull samples).
+    pulls = [seen[rep.pull_start:rep.top_start + 1] for rep in reps]
+    rep_shares = [round(float(p.mean()), 3) if p.size else None for p in pulls]
+    judged = [x for x in rep_shares if x is not None]
+    if judged and (max(judged) < MIN_TRACKED_SHARE or out["tracked_share_pull"] < MIN_PATH_SHARE):
         # A barbell is in the hands through every pull. Plate-like circles in a few frames, through
         # no rep's pull or in under a quarter of all pull frames, are not a path to show (on
         # kettlebell clips such stray circles are the lifter's outline or the floor).
@@ -951,12 +953,9 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)
         ankle_x = np.nanmean(kp[:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
     r_med = float(np.nanmedian(r))
-    for rep in reps:
-        row = {"rep": int(rep.index), "tracked_share": None, "concentric_s": None, "mean_speed": None,
+    for rep, share in zip(reps, rep_shares):
+        row = {"rep": int(rep.index), "tracked_share": share, "concentric_s": None, "mean_speed": None,
                "peak_speed": None, "max_from_start": None, "max_from_midfoot": None, "sway": None}
-        pm = np.zeros(T, dtype=bool)
-        pm[rep.pull_start:rep.top_start + 1] = True
-        row["tracked_share"] = round(float(seen[pm].mean()), 3) if pm.any() else None
         out["reps"].append(row)
         if row["tracked_share"] is not None and row["tracked_share"] < MIN_TRACKED_SHARE:
             # A kept stretch before or after the pull (the bar at rest) has no pull speed to give.

@@ -76,7 +76,6 @@ class Signals:
     scale_px: float                  # the video's torso length in pixels
     trusted: np.ndarray = None       # (T,) bool: frames measured
     chain: str = "both"              # "right"/"left": the near side used in side views
-    bar_source: str = "wrists"       # "bar" when the barbell was tracked in some frames
     plate_offset: np.ndarray = None  # the tracked plate centre (the bar) ahead of the ankles,
                                      # torso lengths; NaN where it was not tracked (or None)
 
@@ -214,7 +213,6 @@ def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = No
     plate = None
     if bar_offset is not None and np.isfinite(bar_offset).any():
         plate = np.where(trusted, np.asarray(bar_offset, dtype=float), np.nan)
-    bar_source = "bar" if plate is not None else "wrists"
     spine = np.full(T, np.nan)
     spine_vals = (getattr(seq, "frame_extras", None) or {}).get("spine")
     if spine_vals:
@@ -231,7 +229,7 @@ def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = No
         hip, hip2d, knee, knee2d, elbow, elbow2d, incline, torso_vs_thigh, head, head_signed, hh, sh,
         hip_c[:, 1] - sh_c[:, 1], knee_c[:, 1] - hip_c[:, 1], ankle_c[:, 1] - wrist_c[:, 1],
         ankle_c[:, 1] - knee_c[:, 1], grip, kneer, stance, bar, spine, facing, scale,
-        trusted=trusted, chain=chain, bar_source=bar_source, plate_offset=plate)
+        trusted=trusted, chain=chain, plate_offset=plate)
 
 
 # ----------------------------------------------------------------------------- rules
@@ -429,10 +427,13 @@ def metric_bar_drift(sig: Signals, rep):
 
 def metric_bar_drift_plate(sig: Signals, rep):
     """The same for the bar itself (the tracked plate's centre), or None when the plate was
-    tracked in fewer than BAR_MIN_TRACKED of the rep's pull samples."""
+    tracked in fewer than bar.MIN_TRACKED_SHARE of the rep's pull samples (the share below
+    which the report gives the rep no bar figures either)."""
+    from .bar import MIN_TRACKED_SHARE
+
     if sig.plate_offset is None:
         return None
-    return _at(sig, sig.plate_offset, _window(sig, rep.pull_start, rep.top_start), "max", BAR_MIN_TRACKED)
+    return _at(sig, sig.plate_offset, _window(sig, rep.pull_start, rep.top_start), "max", MIN_TRACKED_SHARE)
 
 
 def bar_drift_source(values: dict, norms: dict | None, view: str) -> str:
@@ -551,8 +552,6 @@ SUPPORTING = {"head_torso_deg": metric_head_torso_bottom, "thigh_height_bottom":
 # other's good reps.
 BAR_DRIFT_MEASURE = "wrists"
 BAR_DRIFT_NORM = "bar_drift_bar"
-# The plate must be tracked in this share of a rep's pull samples (bar.MIN_TRACKED_SHARE).
-BAR_MIN_TRACKED = 0.6
 # Norms fitted beside the rules' own: name -> (rule whose direction and views it takes, value
 # key, the sources it is fitted on: a kettlebell has no plate, so its "bar" is a false circle).
 EXTRA_NORMS = {BAR_DRIFT_NORM: ("bar_drift", "bar_drift_bar", ("yfgd_small", "tutorial_dev"))}
