@@ -63,10 +63,10 @@ def pose_code_version() -> str:
     than the video) would reuse files made by the old code."""
     import hashlib
 
-    h = hashlib.sha256()
-    for name in POSE_CODE:
-        h.update((Path(__file__).parent / name).read_bytes())
-    return h.hexdigest()[:12]
+    from .io_utils import file_sha256
+
+    digests = "".join(file_sha256(Path(__file__).parent / name) for name in POSE_CODE)
+    return hashlib.sha256(digests.encode()).hexdigest()[:12]
 
 
 def load_clips(data_dir=None, cache_dir=None, sources=SOURCES, spine: bool = True, progress: bool = True) -> list[Clip]:
