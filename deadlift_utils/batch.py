@@ -420,7 +420,8 @@ def run_batch(
     (offline coaching text unless use_openai=True). redo: recompute valid results too.
     extract_options: smoothing_window, backend, write_videos, video_format, max_video_height
     (as extract_video), the estimator options (num_poses, min_confidence, keypoint_threshold,
-    models_dir, retry_missed) and use_openai / openai_model for the analysis.
+    models_dir, threads: pose-model threads per worker, by default the machine's cores shared
+    out between local workers) and use_openai / openai_model for the analysis.
     Writes per video the files extract_folder writes (sub-folders mirrored), with `analyze`
     also `<stem>_report.json/.html` and plots, and `out_dir/batch_summary.json`.
     Raises FileNotFoundError / ValueError for a missing or empty folder or unknown options and
@@ -440,6 +441,9 @@ def run_batch(
     jobs, clashes = _plan(input_folder, out_dir)
     backend = extract_options.get("backend", "blazepose")
     est_opts = {k: extract_options[k] for k in ESTIMATOR_OPTIONS if k in extract_options}
+    if backend == "blazepose" and not scheduler and "threads" not in est_opts:
+        # Local workers share this machine's cores: the pose threads of all of them fill it once.
+        est_opts["threads"] = max(1, (os.cpu_count() or 1) // int(workers))
     if backend == "blazepose" and not scheduler:
         # Every video would fail with the same message: say it once, before starting workers.
         from .pose_models import task_path

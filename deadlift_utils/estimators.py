@@ -3,18 +3,25 @@
 `PoseEstimator.detect(frame_bgr, timestamp_ms)` returns a list of `Person`, each with
 COCO-18 `keypoints` (18, 3) = x_px, y_px, confidence (NaN where not found) and optional
 `world` (18, 3) metres. Backends:
-  - "blazepose": MediaPipe PoseLandmarker (Tasks API, VIDEO mode, CPU), model bundles from
-    `make models` (lite / full / heavy). Several people per frame.
+  - "blazepose": MediaPipe PoseLandmarker (Tasks API, IMAGE mode, CPU), model bundles from
+    `make models` (lite / full / heavy). Several people per frame; `detect_stream` runs
+    frames in parallel threads.
   - "openpose": the study's OpenPose COCO Caffe model through cv2.dnn, with prototxt and
     caffemodel paths the user supplies (the weights are no longer downloadable). One person.
 """
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import queue
 import tempfile
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -22,8 +29,8 @@ from .keypoints import N_KEYPOINTS, blazepose_to_coco
 
 BACKENDS = ("blazepose", "openpose")
 # Options a caller may pass through to an estimator (extract_folder, the batch, make_estimator).
-BLAZEPOSE_OPTIONS = ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "retry_missed",
-                     "segmentation")
+BLAZEPOSE_OPTIONS = ("num_poses", "min_confidence", "keypoint_threshold", "models_dir", "segmentation",
+                     "threads")
 ESTIMATOR_OPTIONS = BLAZEPOSE_OPTIONS + ("openpose_prototxt", "openpose_weights")
 
 
@@ -55,6 +62,12 @@ class PoseEstimator:
 
     def detect(self, frame_bgr: np.ndarray, timestamp_ms: int) -> list[Person]:
         raise NotImplementedError
+
+    def detect_stream(self, frames: Iterable[tuple[int, np.ndarray, int]]):
+        """(index, frame, people) for each (index, frame, timestamp_ms) of `frames`, in order.
+        One frame at a time here; an estimator that can run frames in parallel overrides it."""
+        for index, frame, timestamp_ms in frames:
+            yield index, frame, self.detect(frame, timestamp_ms)
 
     def start_video(self) -> None:
         """Called before the first frame of each video (a tracking model resets here)."""
@@ -109,21 +122,22 @@ def _import_mediapipe_tasks():
 
 
 class BlazePoseEstimator(PoseEstimator):
-    """MediaPipe BlazePose (33 landmarks mapped to COCO-18), CPU, VIDEO running mode.
+    """MediaPipe BlazePose (33 landmarks mapped to COCO-18), CPU, IMAGE running mode.
 
+    Every frame is searched for people afresh (the person detector runs on every frame, as
+    it did in VIDEO mode with `num_poses` > 1; VIDEO mode also returned nobody on 4-12% of the
+    frames of some yfgd_small side views, which needed a second, IMAGE-mode pass). Having no
+    state from frame to frame, frames can be split between several landmarkers running in
+    threads (`detect_stream`): `threads` of them (default: 2, or 1 on a one-core machine).
     keypoint_threshold: a landmark whose visibility is below it counts as not found
     (BlazePose always guesses occluded limbs; a guess is not a measurement).
-    retry_missed: VIDEO mode sometimes returns nobody for a frame where the lifter is plainly
-    visible (seen on 4-12% of the frames of some yfgd_small side views); such frames are run
-    again through an IMAGE-mode landmarker, which runs the person detector afresh. This costs
-    time only on missed frames.
     """
 
     name = "blazepose"
 
     def __init__(self, model_variant: str = "full", num_poses: int = 3, min_confidence: float = 0.3,
                  keypoint_threshold: float = 0.3, models_dir: str | os.PathLike | None = None,
-                 retry_missed: bool = True, segmentation: bool = False):
+                 segmentation: bool = False, threads: int | None = None):
         from .pose_models import task_path
 
         path = task_path(model_variant, Path(models_dir) if models_dir else None)
@@ -133,52 +147,64 @@ class BlazePoseEstimator(PoseEstimator):
                 f"from the mediapipe wheel on PyPI and the @mediapipe/pose npm package).")
         with _quiet_native_stderr():
             BaseOptions, vision = _import_mediapipe_tasks()
-
-            # The GPU delegate aborts the process on this class of machine: CPU only.
-            options = vision.PoseLandmarkerOptions(
-                base_options=BaseOptions(model_asset_path=str(path),
-                                         delegate=BaseOptions.Delegate.CPU),
-                running_mode=vision.RunningMode.VIDEO, num_poses=num_poses,
-                min_pose_detection_confidence=min_confidence,
-                # 0.5 (the default) drops frames on occluded side views; 0.3 keeps them.
-                min_pose_presence_confidence=min_confidence, min_tracking_confidence=min_confidence,
-                output_segmentation_masks=bool(segmentation),
-            )
-            self._landmarker = vision.PoseLandmarker.create_from_options(options)
-        self._vision, self._base_options, self._path = vision, BaseOptions, path
-        self._image_landmarker = None
-        self.min_confidence = min_confidence
-        self.retry_missed = retry_missed
+        # The GPU delegate aborts the process on this class of machine: CPU only.
+        self._options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(path), delegate=BaseOptions.Delegate.CPU),
+            running_mode=vision.RunningMode.IMAGE, num_poses=num_poses,
+            min_pose_detection_confidence=min_confidence,
+            # 0.5 (the default) drops frames on occluded side views; 0.3 keeps them.
+            min_pose_presence_confidence=min_confidence,
+            output_segmentation_masks=bool(segmentation),
+        )
+        self._vision = vision
+        self.threads = max(1, int(threads if threads is not None else min(2, os.cpu_count() or 1)))
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()   # landmarkers not in use
+        self._all: list = []
+        self._warm: set[int] = set()  # ids of landmarkers past their first inference
+        self._lock = threading.Lock()
         self.model_variant = model_variant
         self.segmentation = bool(segmentation)
         self.keypoint_threshold = keypoint_threshold
-        self._last_ts = -1
-        self._offset = 0
-        self._first = True
+        self._idle.put(self._landmarker())  # a broken model fails here, not in a worker thread
 
-    def start_video(self) -> None:
-        # VIDEO mode needs timestamps that keep increasing across videos; a 10 s gap also
-        # makes MediaPipe drop the previous video's tracked region and detect afresh.
-        self._offset = self._last_ts + 10_000 if self._last_ts >= 0 else 0
+    def _landmarker(self):
+        """A landmarker nobody is using (made when all are busy, up to `threads`), and whether
+        it is new. Give it back with `self._idle.put`."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if len(self._all) < self.threads:
+                with _quiet_native_stderr():  # start-up chatter of the model loader
+                    lm = self._vision.PoseLandmarker.create_from_options(self._options)
+                self._all.append(lm)
+                return lm
+        return self._idle.get()
 
-    def detect(self, frame_bgr: np.ndarray, timestamp_ms: int) -> list[Person]:
+    def _run(self, frame_bgr: np.ndarray) -> list[Person]:
         import cv2
         import mediapipe as mp
 
-        ts = max(int(timestamp_ms) + self._offset, self._last_ts + 1)
-        self._last_ts = ts
-        h, w = frame_bgr.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB,
                          data=np.ascontiguousarray(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)))
-        if self._first:
-            # The first inference prints native warnings (tensor alignment, ROI projection).
-            with _quiet_native_stderr():
-                result = self._landmarker.detect_for_video(image, ts)
-            self._first = False
-        else:
-            result = self._landmarker.detect_for_video(image, ts)
-        if not result.pose_landmarks and self.retry_missed:
-            result = self._detect_image(image)
+        lm = self._landmarker()
+        try:
+            if id(lm) not in self._warm:
+                # A landmarker's first inference prints native warnings (tensor alignment, ROI
+                # projection); one at a time, as hiding them redirects the process's stderr.
+                with self._lock, _quiet_native_stderr():
+                    result = lm.detect(image)
+                self._warm.add(id(lm))
+            else:
+                result = lm.detect(image)
+            # The masks are copied out in _people: their buffers belong to this landmarker.
+            return self._people(result, frame_bgr.shape[:2])
+        finally:
+            self._idle.put(lm)
+
+    def _people(self, result, shape) -> list[Person]:
+        h, w = shape
         people = []
         for i, lms in enumerate(result.pose_landmarks):
             arr = np.array([[lm.x * w, lm.y * h, lm.visibility if lm.visibility is not None else 1.0]
@@ -196,33 +222,44 @@ class BlazePoseEstimator(PoseEstimator):
             mask = None
             masks = getattr(result, "segmentation_masks", None)
             if masks and i < len(masks):
-                # A copy: the view points into MediaPipe's buffer, which the next detect() reuses
-                # while extraction's measuring thread may still read this frame's mask.
+                # A copy: the view points into MediaPipe's buffer, which the landmarker's next
+                # detect() reuses while extraction's measuring thread may still read this mask.
                 mask = np.array(masks[i].numpy_view(), dtype=np.float32, copy=True).reshape(h, w)
             people.append(Person(kp, world, mask))
         return people
 
-    def _detect_image(self, image):
-        if self._image_landmarker is None:
-            vision = self._vision
-            options = vision.PoseLandmarkerOptions(
-                base_options=self._base_options(model_asset_path=str(self._path),
-                                                delegate=self._base_options.Delegate.CPU),
-                running_mode=vision.RunningMode.IMAGE, num_poses=3,
-                min_pose_detection_confidence=self.min_confidence,
-                min_pose_presence_confidence=self.min_confidence,
-                output_segmentation_masks=self.segmentation)
-            with _quiet_native_stderr():
-                self._image_landmarker = vision.PoseLandmarker.create_from_options(options)
-        return self._image_landmarker.detect(image)
+    def detect(self, frame_bgr: np.ndarray, timestamp_ms: int) -> list[Person]:
+        return self._run(frame_bgr)
+
+    def detect_stream(self, frames: Iterable[tuple[int, np.ndarray, int]]):
+        """`detect` on each (index, frame, timestamp_ms), `threads` frames at a time, in order."""
+        if self.threads == 1:
+            yield from super().detect_stream(frames)
+            return
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="pose") as pool:
+            pending: deque = deque()
+            try:
+                for index, frame, _ in frames:
+                    pending.append((index, frame, pool.submit(self._run, frame)))
+                    if len(pending) > self.threads:  # bounded: at most threads + 1 frames in flight
+                        index0, frame0, fut = pending.popleft()
+                        yield index0, frame0, fut.result()
+                while pending:
+                    index0, frame0, fut = pending.popleft()
+                    yield index0, frame0, fut.result()
+            finally:
+                for _, _, fut in pending:
+                    fut.cancel()
 
     def close(self) -> None:
         # Closing prints LiteRT "DestroyAccelerator" INFO lines to fd 2; keep stderr for errors.
-        for name in ("_landmarker", "_image_landmarker"):
-            if getattr(self, name, None) is not None:
-                with _quiet_native_stderr():
-                    getattr(self, name).close()
-                setattr(self, name, None)
+        with self._lock:
+            landmarkers, self._all = self._all, []
+            self._warm.clear()
+        for lm in landmarkers:
+            with _quiet_native_stderr():
+                lm.close()
+        self._idle = queue.SimpleQueue()
 
     def __del__(self):
         try:
@@ -318,12 +355,22 @@ class LazyEstimator(PoseEstimator):
         if self._est is not None:
             self._est.start_video()
 
-    def detect(self, frame_bgr, timestamp_ms):
+    def _loaded(self) -> PoseEstimator:
         if self._est is None:
             self._est = make_estimator(self.backend, self.variant, **self.options)
             if self.on_load is not None:
                 self.on_load(self)
-        return self._est.detect(frame_bgr, timestamp_ms)
+        return self._est
+
+    def detect(self, frame_bgr, timestamp_ms):
+        return self._loaded().detect(frame_bgr, timestamp_ms)
+
+    def detect_stream(self, frames):
+        frames = iter(frames)
+        first = next(frames, None)  # no frame (an empty video): no model loaded
+        if first is None:
+            return
+        yield from self._loaded().detect_stream(itertools.chain([first], frames))
 
     def close(self) -> None:
         if self._est is not None:

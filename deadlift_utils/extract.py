@@ -135,8 +135,9 @@ def extract_video(
     in this file (video.FrameFile; frame k = sample k), so a later pass (analyze's annotated video) need not
     decode the full-size video again. Not written when an earlier result is reused.
 
-    Decoding, the pose model and everything after it (analyzers, smoothing, drawing) run in
-    three threads with bounded queues (threads.py), so both cores work and memory stays flat.
+    Decoding, the pose model (BlazePose: in two threads, `estimator.detect_stream`) and
+    everything after it (analyzers, smoothing, drawing) run in threads with bounded queues
+    (threads.py), so both cores work and memory stays flat.
     """
     t0 = time.perf_counter()
     video_path, out_dir = Path(video_path), Path(out_dir)
@@ -232,9 +233,9 @@ def extract_video(
             frames = tqdm(frames, total=(info.frame_count + frame_stride - 1) // frame_stride,
                           desc=video_path.name, unit="frame", leave=False)
         try:
-            for index, frame in frames:
-                person = tracker.choose(estimator.detect(frame, int(round(index * 1000 / info.fps))))
-                sink.put((index, frame, person))
+            stamped = ((index, frame, int(round(index * 1000 / info.fps))) for index, frame in frames)
+            for index, frame, people in estimator.detect_stream(stamped):
+                sink.put((index, frame, tracker.choose(people)))
         finally:
             decoded.close()  # stops the decoding thread and releases the capture
         sink.close()

@@ -1,20 +1,22 @@
-"""Pose speed benchmark (issue 14): the project's estimator against the bare library, paired.
+"""Pose speed benchmark (issue 14): the project's estimator against the bare library.
 
-All arms run in one process on the same decoded frames, alternating frame by frame (the order
-of the arms rotates each frame), so load from other jobs on this shared 2-core machine falls on
-all alike. Figures are medians of per-frame times and ratios.
+Throughput, as extraction drives the estimator: every arm processes the same decoded frames
+(two 1080p clips, every 5th frame) in one process; each round runs every arm over all frames,
+the order of the arms rotating from round to round, so load from other jobs on this shared
+2-core machine falls on all alike. Figures are medians over rounds (one warm-up round first).
 Arms: `bare` = MediaPipe PoseLandmarker, same model and confidences, VIDEO mode, num_poses=1
-(one-pose tracking: the person detector runs only when the track is lost), fed the full decoded
-frame, BGR->RGB included; `bare_multi` = the same with num_poses=3 (the detector runs on every
-frame while fewer than 3 people are tracked: what the estimator asks of the library);
-`estimator` = deadlift_utils BlazePoseEstimator + LifterTracker as extraction drives them;
-`*_seg` = the same with segmentation masks on (extraction's analyzers need them).
+(one-pose tracking: the person detector runs only when the track is lost: the issue's
+reference), fed the full decoded frame, BGR->RGB included; `bare_multi` = IMAGE mode,
+num_poses=3, one landmarker (the work the estimator asks of the library: people detected in
+every frame); `estimator_1thread` / `estimator` = deadlift_utils BlazePoseEstimator
+(`detect_stream`, 1 / 2 landmarkers in threads) + LifterTracker; `*_seg` = the same with
+segmentation masks on (extraction's analyzers need them).
 
-Why the estimator does not use one-pose tracking (`--tracking-check`, also run by default): the
+Why the estimator does not use one-pose tracking (`tracking_check`, run by default): the
 tracked poses are a different measurement from per-frame detection. The check extracts the same
-clips with VIDEO num_poses=1 and with IMAGE-mode num_poses=1 (detector every frame, no tracking)
-and compares each with the estimator's mode (VIDEO num_poses=3): per-joint RMSE in pixels, and
-the time shift (in samples) at which the two series line up best.
+clips with VIDEO num_poses=1, VIDEO num_poses=3 (the estimator's mode until 2026-11-30) and
+IMAGE num_poses=1, and compares each with the estimator's mode (IMAGE num_poses=3): per-joint
+RMSE in pixels, and the time shift (in samples) at which the two series line up best.
 
 Also compares the per-video detection table of issue 3 (scripts/benchmark_extraction.py)
 with one saved before the change (`--before`, a CSV written by `--detection-csv` at the old commit).
@@ -25,6 +27,7 @@ Run: .venv/bin/python scripts/benchmark_speed.py [--rounds 3] [--before docs/det
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -45,90 +48,91 @@ from benchmark_extraction import detection_table  # noqa: E402  (the issue-3 tab
 
 
 class BareLandmarker:
-    """The library alone: one VIDEO-mode PoseLandmarker (num_poses=1 unless told), nothing else."""
+    """The library alone: one PoseLandmarker (VIDEO mode, num_poses=1 unless told), nothing else."""
 
-    def __init__(self, path: Path, segmentation: bool, num_poses: int = 1):
+    def __init__(self, path: Path, segmentation: bool, num_poses: int = 1, video: bool = True):
         import mediapipe as mp
 
         BaseOptions, vision = _import_mediapipe_tasks()
         options = vision.PoseLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(path), delegate=BaseOptions.Delegate.CPU),
-            running_mode=vision.RunningMode.VIDEO, num_poses=num_poses, min_pose_detection_confidence=0.3,
+            running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
+            num_poses=num_poses, min_pose_detection_confidence=0.3,
             min_pose_presence_confidence=0.3, min_tracking_confidence=0.3,
             output_segmentation_masks=segmentation)
         with _quiet_native_stderr():
             self.lm = vision.PoseLandmarker.create_from_options(options)
-        self.mp, self.ts = mp, 0
+        self.mp, self.ts, self.video = mp, 0, video
 
-    def run(self, frame_bgr, timestamp_ms):
-        self.ts = max(self.ts + 1, timestamp_ms)
-        rgb = np.ascontiguousarray(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
-        return self.lm.detect_for_video(self.mp.Image(image_format=self.mp.ImageFormat.SRGB, data=rgb), self.ts)
+    def run_all(self, frames, fps, w, h):
+        start = self.ts + 10_000   # VIDEO mode: time keeps increasing; the gap drops the old track
+        for i, f in frames:
+            rgb = np.ascontiguousarray(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
+            image = self.mp.Image(image_format=self.mp.ImageFormat.SRGB, data=rgb)
+            if self.video:
+                self.ts = start + int(round(i * 1000 / fps))
+                self.lm.detect_for_video(image, self.ts)
+            else:
+                self.lm.detect(image)
+
+    def close(self):
+        with _quiet_native_stderr():
+            self.lm.close()
 
 
 class ProjectEstimator:
     """The estimator plus the tracker, as extract_video drives them."""
 
-    def __init__(self, variant: str, segmentation: bool):
-        self.est = BlazePoseEstimator(variant, segmentation=segmentation)
-        self.tracker = None
+    def __init__(self, variant: str, segmentation: bool, threads: int):
+        self.est = BlazePoseEstimator(variant, segmentation=segmentation, threads=threads)
 
-    def new_round(self, w, h):
-        self.est.start_video()
-        self.tracker = LifterTracker(w, h)
+    def run_all(self, frames, fps, w, h):
+        tracker = LifterTracker(w, h)
+        for _, _, people in self.est.detect_stream((i, f, int(round(i * 1000 / fps))) for i, f in frames):
+            tracker.choose(people)
 
-    def run(self, frame_bgr, timestamp_ms):
-        return self.tracker.choose(self.est.detect(frame_bgr, timestamp_ms))
+    def close(self):
+        self.est.close()
 
 
-def pose_speed(clip: Path, variant: str = "full", stride: int = 5, rounds: int = 3) -> tuple[pd.DataFrame, dict]:
+def pose_speed(clip: Path, variant: str = "full", stride: int = 5, rounds: int = 3) -> pd.DataFrame:
     from deadlift_utils.pose_models import task_path
 
     frames = list(iter_frames(clip, stride))
     fps = cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FPS) or 30.0
     h, w = frames[0][1].shape[:2]
     path = task_path(variant)
-    arms = {"bare": BareLandmarker(path, False), "bare_multi": BareLandmarker(path, False, 3),
-            "estimator": ProjectEstimator(variant, False),
-            "bare_seg": BareLandmarker(path, True), "bare_multi_seg": BareLandmarker(path, True, 3),
-            "estimator_seg": ProjectEstimator(variant, True)}
+    arms = {}
+    for seg in (False, True):
+        tag = "_seg" if seg else ""
+        arms |= {f"bare{tag}": BareLandmarker(path, seg), f"bare_multi{tag}": BareLandmarker(path, seg, 3, video=False),
+                 f"estimator_1thread{tag}": ProjectEstimator(variant, seg, 1),
+                 f"estimator{tag}": ProjectEstimator(variant, seg, 2)}
     times = {k: [] for k in arms}
-    offset = 0
     for r in range(rounds + 1):            # round 0 warms up (first inferences, lazy landmarkers)
-        for a in arms.values():
-            if isinstance(a, ProjectEstimator):
-                a.new_round(w, h)
-        for n, (i, f) in enumerate(frames):
-            names = list(arms)
-            names = names[n % len(names):] + names[:n % len(names)]   # rotate the order
-            ts = offset + int(round(i * 1000 / fps))
-            for k in names:
-                t0 = time.perf_counter()
-                arms[k].run(f, ts)
-                if r:
-                    times[k].append(time.perf_counter() - t0)
-        offset += int(round(frames[-1][0] * 1000 / fps)) + 10_000
+        names = list(arms)
+        names = names[r % len(names):] + names[:r % len(names)]   # rotate the order
+        for k in names:
+            t0 = time.perf_counter()
+            arms[k].run_all(frames, fps, w, h)
+            if r:
+                times[k].append(time.perf_counter() - t0)
     rows = []
     for k, t in times.items():
-        med = statistics.median(t) * 1000
         base_t = times["bare_seg" if k.endswith("_seg") else "bare"]
-        base = statistics.median(base_t) * 1000
-        pair = [b / e for b, e in zip(base_t, t)]
-        rows.append({"clip": clip.stem, "arm": k, "frames": len(t), "median_ms_per_frame": round(med, 1),
-                     "mean_ms_per_frame": round(1000 * sum(t) / len(t), 1),
-                     "frames_per_s_at_median": round(1000 / med, 1),
-                     "frames_per_s_at_mean": round(len(t) / sum(t), 1),
-                     "speed_vs_bare_median": round(base / med, 2),
-                     "speed_vs_bare_paired_median": round(statistics.median(pair), 2),
-                     "speed_vs_bare_total": round(sum(base_t) / sum(t), 2)})
+        rows.append({"clip": clip.stem, "arm": k, "frames": len(frames), "rounds": len(t),
+                     "frames_per_s": round(len(frames) / statistics.median(t), 1),
+                     "ms_per_frame": round(1000 * statistics.median(t) / len(frames), 1),
+                     "speed_vs_bare": round(statistics.median(b / e for b, e in zip(base_t, t)), 2)})
     for a in arms.values():
-        (a.lm if isinstance(a, BareLandmarker) else a.est).close()
+        a.close()
     return pd.DataFrame(rows)
 
 
 def tracking_check(clips: list[Path], stride: int = 2) -> pd.DataFrame:
-    """Per joint: RMSE (px) of one-pose VIDEO tracking and of per-frame IMAGE detection against
-    the estimator's mode (VIDEO, num_poses=3), at no shift and at the best shift (samples)."""
+    """Per joint: RMSE (px) of VIDEO-mode tracking (num_poses 1 and 3) and of one-pose IMAGE
+    detection against the estimator's mode (IMAGE, num_poses=3), at no shift and at the best
+    shift (samples)."""
     import mediapipe as mp
 
     from deadlift_utils.keypoints import KP, blazepose_to_coco
@@ -166,8 +170,9 @@ def tracking_check(clips: list[Path], stride: int = 2) -> pd.DataFrame:
 
     rows = []
     for clip in clips:
-        ref = run(clip, 3, V)
-        for name, n, mode in (("VIDEO num_poses=1 (tracking)", 1, V), ("IMAGE num_poses=1 (detect every frame)", 1, I)):
+        ref = run(clip, 3, I)
+        for name, n, mode in (("VIDEO num_poses=1 (tracking)", 1, V), ("VIDEO num_poses=3 (before 2026-11-30)", 3, V),
+                              ("IMAGE num_poses=1 (detect every frame)", 1, I)):
             got = run(clip, n, mode)
             for joint in ("r_shoulder", "r_hip", "r_knee"):
                 a, b = ref[:, KP[joint], 1], got[:, KP[joint], 1]
@@ -215,23 +220,26 @@ def main() -> None:
     check = tracking_check([data / "videos" / "yfgd_small" / "good" / f"good_00{k}.mp4" for k in (5, 7)])
     print(check.to_string(index=False))
     stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {config.describe_machine()}"
-    text = (f"# Pose speed (issue 14)\n\nMeasured {stamp} by `scripts/benchmark_speed.py`, "
-            f"while other jobs ran on the machine (so the paired ratio is the figure to read).\n\n"
-            f"## Paired: the bare library vs the project's estimator (1920x1080 clips, every 5th "
-            f"frame, BlazePose full, {args.rounds} rounds after one warm-up round, arms alternating frame by frame)\n\n"
+    text = (f"# Pose speed (issue 14)\n\nMeasured {stamp} by `scripts/benchmark_speed.py` "
+            f"(load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}).\n\n"
+            f"## Throughput: the bare library vs the project's estimator (1920x1080 clips, every 5th "
+            f"frame, BlazePose full, median of {args.rounds} rounds after one warm-up round, the arms' order "
+            f"rotating from round to round)\n\n"
             f"{results_markdown(speed, '.2f')}\n\n"
-            "`speed_vs_bare_median`: the bare one-pose arm's median ms / this arm's (`bare` for the arms "
-            "without masks, `bare_seg` for those with); `speed_vs_bare_paired_median`: the median of the per-frame "
-            "ratios (same frame, adjacent in time); `speed_vs_bare_total`: summed time.\n\n"
+            "`speed_vs_bare`: the median over rounds of the bare one-pose arm's time over this arm's (`bare` for "
+            "the arms without masks, `bare_seg` for those with). `bare` can only run in one thread (VIDEO mode "
+            "carries the track from frame to frame); the estimator detects people in every frame, which has no "
+            "state, so its frames are split between two landmarkers in two threads.\n\n"
             "## One-pose tracking is a different measurement (stride 2, the estimator's mode as reference)\n\n"
             f"{results_markdown(check, '.1f')}\n\n"
-            "The y coordinate (px, 1080p) of each joint. Detecting in every frame (IMAGE mode) reproduces the "
-            "estimator's poses within a few pixels at no shift; one-pose tracking differs by 10-20 px and its "
-            "joints line up best at different time shifts, which moves exactly what the rules time (hips against "
-            "shoulders). Measured by scripts/evaluate_form.py with the tracked poses (one-pose VIDEO tracking with "
-            "a multi-person pass once a second, 2026-11-30): leave-one-source-out verdicts 84/125 against 88/125 "
-            "(yfgd_small 13/20 vs 16/20, kettlebell_errors 6/8 vs 7/8, tutorial_dev 12/14 vs 13/14). So the "
-            "estimator keeps detecting in every frame, and the library's own speed for that work is `bare_multi`.\n")
+            "The y coordinate (px, 1080p) of each joint against IMAGE mode, num_poses=3 (what the estimator runs). "
+            "VIDEO mode with num_poses=3 (what it ran before 2026-11-30: the detector runs on every frame too) gives "
+            "the same poses but on a few frames. One-pose tracking differs by 10-20 px and its joints line up best "
+            "at different time shifts, which moves exactly what the rules time (hips against shoulders). Measured "
+            "by scripts/evaluate_form.py with the tracked poses (one-pose VIDEO tracking with a multi-person pass "
+            "once a second, 2026-11-30): leave-one-source-out verdicts 84/125 against 88/125 (yfgd_small 13/20 vs "
+            "16/20, kettlebell_errors 6/8 vs 7/8, tutorial_dev 12/14 vs 13/14). So the estimator keeps detecting "
+            "in every frame, and runs those frames in parallel instead.\n")
     if not args.skip_detection:
         det = detection_table(data, out)
         det.to_csv(out / "detection_after.csv", index=False)

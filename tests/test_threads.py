@@ -90,3 +90,45 @@ def test_the_kept_small_frames_are_the_sampled_frames(side_clip, tmp_path):
         full = next(f for i, f in iter_frames(side_clip, 1) if i == res.sequence.frame_index[k])
         expected = cv2.resize(full, small[k].shape[1::-1], interpolation=cv2.INTER_LINEAR)
         assert np.abs(small[k].astype(int) - expected).mean() < 2.0  # only JPEG loss
+
+
+def test_parallel_pose_threads_give_the_same_people_in_order_as_one_thread(side_clip):
+    from deadlift_utils.estimators import BlazePoseEstimator
+
+    frames = [(i, f, int(i * 1000 / 30)) for i, f in iter_frames(side_clip, 6)]
+    with BlazePoseEstimator(threads=1, segmentation=True) as one:
+        a = list(one.detect_stream(iter(frames)))
+    before = threading.active_count()
+    with BlazePoseEstimator(threads=2, segmentation=True) as two:
+        b = list(two.detect_stream(iter(frames)))
+        assert len(two._all) == 2  # both landmarkers worked
+    assert _threads_settle(before) == before  # the pool's and the landmarkers' threads are gone
+    assert [i for i, _, _ in b] == [i for i, _, _ in frames] == [i for i, _, _ in a]
+    assert sum(len(p) for _, _, p in a) >= len(frames)  # the lifter is found
+    for (_, fa, pa), (_, fb, pb) in zip(a, b):
+        assert fa is fb or np.array_equal(fa, fb)
+        assert len(pa) == len(pb)
+        for x, y in zip(pa, pb):
+            np.testing.assert_array_equal(x.keypoints, y.keypoints)
+            np.testing.assert_array_equal(x.mask, y.mask)  # each mask its own copy, not a reused buffer
+
+
+def test_stopping_a_parallel_pose_stream_early_leaves_no_thread(side_clip):
+    from deadlift_utils.estimators import BlazePoseEstimator
+
+    before = threading.active_count()
+    with BlazePoseEstimator(threads=2) as est:
+        stream = est.detect_stream((i, f, 0) for i, f in iter_frames(side_clip, 3))
+        for k, _ in enumerate(stream):
+            if k == 2:
+                break
+        stream.close()
+    assert _threads_settle(before) == before
+
+
+def test_a_lazy_estimator_loads_no_model_for_a_video_without_frames():
+    from deadlift_utils.estimators import LazyEstimator
+
+    loads = []
+    est = LazyEstimator("blazepose", "full", {}, on_load=loads.append)
+    assert list(est.detect_stream(iter(()))) == [] and loads == []
