@@ -159,13 +159,13 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
         src = (report.get("rules") or {}).get("bar_source")
         if src == "wrists":
             report["bar"]["notes"].append(
-                "the bar_drift verdict judges the hands (wrists): the good-form range of the bar's own drift "
-                "differs between the sources it was learned from, so it only informs (the bar's distance "
-                "ahead of mid-foot is in this section and in the rule's evidence)")
+                "the bar_drift verdict judges the hands (wrists): the plate was not tracked from lift-off "
+                "through most of the pull in any rep (or no good-form range for the bar is known for this view)")
         elif src:
             report["bar"]["notes"].append(
-                f"the bar_drift rule measured the {src} (the bar where the plate was tracked in the rep, "
-                "against a good-form range learned from bar-tracked good reps; else the hands)")
+                f"the bar_drift rule measured the {src} (the bar: how far the plate moves forward of where it "
+                "left the floor, where it was tracked from lift-off, against a good-form range learned from "
+                "bar-tracked good reps; else the hands, ahead of the ankles)")
 
     classifier, probs, clf_summary = _score_with_classifier(seq, classifier, classifier_dir, notes)
     internal["probs"] = probs
