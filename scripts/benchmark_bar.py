@@ -42,15 +42,16 @@ MARKS = ROOT / "tests" / "fixtures" / "bar_marks.csv"
 COST_CLIP = "yfgd_small/good/good_001.mp4"
 # Why the side clips that miss the >= 90% target miss it (looked at frame by frame).
 MISSES = {
-    "yfgd_small/bad/bad_009.mp4": "the plate is lost in the fast part of the pull: its Hough radius (132 px) "
-    "fails the +-20% size check against the track (limit 131 px; the Hough radius moves in ~4 px steps). One "
-    "pixel of slack fixed it and tutorial_dev bad_03 but broke yfgd bad_003 (to 57%) and moved speeds by up "
-    "to 40%; not done (a tolerance tied to the radius step is the next thing to try).",
     "tutorial_dev/bad/bad_01.mp4": "low camera close to the plate: the plate's radius is ~1.3 torso lengths "
     "(outside PLATE_RADIUS_TORSO 0.25-0.8) and the plate is cut by the frame edge at the start; what is found "
     "is a circle about half the plate's size inside it (its hub insert and rings), so the positions that are "
     "there are off by up to half a plate radius and the scale is wrong. Not fixed: a wider size range lets "
     "the lifter's outline in.",
+    "tutorial_dev/bad/bad_03.mp4": "the track follows the plate's inner white ring (66-69 px; the rim, dark red "
+    "on a dark floor, is ~83 px with rim support 0.4-0.55 against the ring's ~1.0, too weak for the outer-rim rule "
+    "to take it). Early in the pull (samples 12-16) the pose puts the wrists ~100 px above the bar, 1.5-1.8 ring "
+    "radii, beyond WRIST_MAX_R (1.3): the ring's circles (rim 0.8-0.95) are rejected there, though in the rim's "
+    "radius they would be ~1.2. The same wrist placement as bad_02 below; not fixed for the reasons given there.",
     "tutorial_dev/bad/bad_02.mp4": "the plate hides the hands and the pose puts the wrist keypoints on the "
     "plate's upper rim, 1.4-1.5 plate radii above the bar, beyond WRIST_MAX_R (1.3): the first pull sample "
     "has no plate. Allowing 2.0 r straight below the wrists fixed it (and tutorial_dev bad_03, good_01) but "
@@ -278,6 +279,16 @@ def main() -> None:
           "", "## Side clips under 90% (diagnosed from the frames)", ""]
     L += [f"- {c} ({share:.0%}): {MISSES.get(c, 'not diagnosed yet.')}"
           for c, v, _, share, *_ in rows if v == "side" and share < 0.9]
+    L += ["- yfgd_small bad_009 (33% before) and bad_008 (a 45-degree clip) had locked onto the plate's lettering "
+          "ring (~0.8 of the rim's radius) at the start, so the rim failed the +-20% size check against the track. "
+          "A clear circle above the track's size band, concentric with where the track expects the plate "
+          "(`CONCENTRIC_R`) and with a stronger rim than the track's own circles, is now taken as the plate's outer "
+          "rim: bad_009 reaches 100%, bad_008's scale moves from the ring (93 px) to the rim (134 px, like the other "
+          "clips of that gym) and its speed from 0.49 to 0.33 m/s. yfgd_small bad_003's mean speed moved from 0.65 "
+          "to 0.97 m/s: in the fast part of its pull (samples 33-39) the track sits on circles around the man behind "
+          "the lifter, before and after this change (its hand mark there, frame 76, was 0.03 plate diameters off by "
+          "chance and is 0.14 now), so its speed is not to be trusted either way; at the top the track now holds "
+          "the plate's rim (frame 94: 0.11 -> 0.03)."]
     L += ["- With the one-pose tracking tried on 2026-11-30 (not kept: it changed the poses, see "
           "docs/speed_results.md), yfgd_small bad_009 and tutorial_dev bad_03 reached 100% and bad_01 got a wrong "
           "path (a circle inside the plate); with the per-frame detection the estimator uses, they are as above."]
