@@ -70,7 +70,12 @@ HUB_WORK_R = 40.0
 PLATE_EVIDENCE_MIN = 1.0
 PLATE_EVIDENCE_MIN_DET = 3
 # The plate centre lies within this many plate radii of the wrists' line (in a side view the
-# plate hides the hands and the wrist keypoints land above the bar, inside the disc).
+# plate hides the hands and the wrist keypoints land above the bar, inside the disc). Not applied
+# to a circle in the track's size band concentric with where the track expects the plate
+# (CONCENTRIC_R): that is the plate the track follows, whose coupling with the hands the
+# track-level checks judge (`drop_uncoupled_tracks`), while the wrists guessed behind the plate
+# can sit 1.5-1.8 radii of its inner ring above the bar for a few samples (tutorial_dev bad_02,
+# bad_03), which used to break the track there.
 WRIST_MAX_R = 1.3
 # The bar hangs from the hands: the plate centre is never more than this many plate radii above
 # the wrists (on the barbell clips the wrist keypoints sit 0.2-1.2 r above the plate centre in
@@ -391,7 +396,8 @@ class BarTracker(FrameAnalyzer):
             elif r_track is not None and abs(rr / r_track - 1) > RADIUS_TOL:
                 continue
             d = _dist_to_segment(np.array([x, y]), wrists) / rr if wrists is not None else 0.0
-            if d > WRIST_MAX_R:
+            on_track = recent and np.hypot(x - expected[0], y - expected[1]) <= CONCENTRIC_R * rr
+            if d > WRIST_MAX_R and not on_track:
                 continue
             if wrists is not None and (float(wrists[:, 1].mean()) - y) / rr > ABOVE_WRIST_MAX_R:
                 continue   # above the hands: the lifter's hips or thighs, not the bar's plate
