@@ -292,7 +292,9 @@ def main() -> None:
           "have one. Side effect: more samples at rest and at the start of the pull on the tutorial_dev clips move "
           "their mean speeds by -5% to +20% (bad_05 0.48 -> 0.58 m/s, where a piece at lockout is now dropped as "
           "uncoupled and the lockout comes earlier); the hand marks of these clips got closer (good_08 p90 0.069 -> "
-          "0.046)."]
+          "0.046). On the 45-degree clips: yfgd_small bad_007 86% -> 100%; bad_006 (the camera so close that the "
+          "near plate leaves the frame and the track follows the far plate) 0.46 -> 0.55 m/s, its track holding the "
+          "far plate a few samples longer near lockout."]
     L += ["- With the one-pose tracking tried on 2026-11-30 (not kept: it changed the poses, see "
           "docs/speed_results.md), yfgd_small bad_009 and tutorial_dev bad_03 reached 100% and bad_01 got a wrong "
           "path (a circle inside the plate); with the per-frame detection the estimator uses, they are as above."]
