@@ -49,6 +49,15 @@ RADIUS_TOL = 0.2
 # Share of rim points with a strong radial gradient below which a circle is not a plate.
 MIN_RIM_SUPPORT = 0.35
 LOCK_RIM_SUPPORT = 0.5
+# Circles whose centres lie within CONCENTRIC_R of the larger one's radius are concentric: one
+# plate's rim, rings and hub.
+CONCENTRIC_R = 0.25
+# A plate's outer rim is the largest circle about its centre: a track that locked onto an inner
+# ring (the lettering band, the insert) never sees the rim, which is larger than its size band.
+# A circle above the band (up to the largest plausible plate, PLATE_RADIUS_TORSO[1]) concentric
+# with where the track expects the plate, with a clear rim (>= LOCK_RIM_SUPPORT) stronger than
+# the track's own recent circles and than every circle in the band, is that rim: the track takes
+# it and its size.
 # A plate's hub: a small circle (radius HUB_R x the plate's) centred on it, looked for on the
 # frame scaled so the plate radius is HUB_WORK_R px (see `_hub_support`).
 HUB_R = (0.06, 0.45)
@@ -61,7 +70,12 @@ HUB_WORK_R = 40.0
 PLATE_EVIDENCE_MIN = 1.0
 PLATE_EVIDENCE_MIN_DET = 3
 # The plate centre lies within this many plate radii of the wrists' line (in a side view the
-# plate hides the hands and the wrist keypoints land above the bar, inside the disc).
+# plate hides the hands and the wrist keypoints land above the bar, inside the disc). Not applied
+# to a circle in the track's size band concentric with where the track expects the plate
+# (CONCENTRIC_R): that is the plate the track follows, whose coupling with the hands the
+# track-level checks judge (`drop_uncoupled_tracks`), while the wrists guessed behind the plate
+# can sit 1.5-1.8 radii of its inner ring above the bar for a few samples (tutorial_dev bad_02,
+# bad_03), which used to break the track there.
 WRIST_MAX_R = 1.3
 # The bar hangs from the hands: the plate centre is never more than this many plate radii above
 # the wrists (on the barbell clips the wrist keypoints sit 0.2-1.2 r above the plate centre in
@@ -251,6 +265,7 @@ class BarTracker(FrameAnalyzer):
         self._last_detected = None     # frame index of the last detected circle
         self._prev = None              # (frame index, (2,) position) before the last one
         self._support = 0.0
+        self._rim_hist: list[float] = []   # rim support of the track's detected circles
         self._thumb = None             # previous sample's thumbnail (shot cuts)
         self._diffs: list[float] = []
         self._cuts: set[int] = set()   # frame indices where a new shot starts
@@ -292,6 +307,7 @@ class BarTracker(FrameAnalyzer):
         self._last = self._last_frame = self._template = self._last_detected = self._prev = None
         self._tracked_run = 0
         self._radius_hist = []
+        self._rim_hist = []
 
     def analyze(self, frame_index: int, frame_bgr: np.ndarray, person):
         self._frame_indices.append(int(frame_index))
@@ -346,13 +362,12 @@ class BarTracker(FrameAnalyzer):
         gradient: a real plate's rim is a whole circle, a knee or a shadow gives an arc);
         circles of the wrong size for this track, or whose centre is far from the wrists'
         line (the bar is in the hands), are rejected; the rest prefer the wrists and the
-        last plate position.
+        last plate position. A clear circle above the size band, concentric with the track, is
+        the plate's outer rim when the track sat on an inner ring (see CONCENTRIC_R).
         """
         minr, maxr = max(4, int(rmin * s)), max(6, int(math.ceil(rmax * s)))
         circles = cv2.HoughCircles(roi, cv2.HOUGH_GRADIENT, dp=1, minDist=max(3, minr // 3),
                                    param1=100, param2=18, minRadius=minr, maxRadius=maxr)
-        if circles is None:
-            return None
         gx = cv2.Sobel(roi, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(roi, cv2.CV_32F, 0, 1, ksize=3)
         mag = np.hypot(gx, gy)
@@ -360,13 +375,29 @@ class BarTracker(FrameAnalyzer):
         r_track = float(np.median(self._radius_hist[-15:])) if len(self._radius_hist) >= 3 else None
         recent = self._last is not None and frame_index - self._last_frame <= MAX_GAP_FRAMES
         expected = self._predict(frame_index) if recent else None
-        cands = []
-        for cx, cy, r in circles[0][:MAX_CIRCLES]:
+        circles = [] if circles is None else [(cx, cy, r, False) for cx, cy, r in circles[0][:MAX_CIRCLES]]
+        outer_max = PLATE_RADIUS_TORSO[1] * torso_px
+        if r_track is not None and recent and outer_max > rmax:
+            # The plate's outer rim, when the track sits on an inner ring (see CONCENTRIC_R):
+            # looked for apart, so that the circles in the band stay as they were.
+            outer = cv2.HoughCircles(roi, cv2.HOUGH_GRADIENT, dp=1, minDist=max(3, maxr // 3), param1=100,
+                                     param2=18, minRadius=maxr, maxRadius=int(math.ceil(outer_max * s)))
+            if outer is not None:
+                circles += [(cx, cy, r, True) for cx, cy, r in outer[0][:MAX_CIRCLES]]
+        if not circles:
+            return None
+        cands, outers = [], []
+        for cx, cy, r, is_outer in circles:
             x, y, rr = origin[0] + cx / s, origin[1] + cy / s, r / s
-            if r_track is not None and abs(rr / r_track - 1) > RADIUS_TOL:
+            if is_outer:
+                if (rr <= (1 + RADIUS_TOL) * r_track or rr > outer_max
+                        or np.hypot(x - expected[0], y - expected[1]) > CONCENTRIC_R * rr):
+                    continue
+            elif r_track is not None and abs(rr / r_track - 1) > RADIUS_TOL:
                 continue
             d = _dist_to_segment(np.array([x, y]), wrists) / rr if wrists is not None else 0.0
-            if d > WRIST_MAX_R:
+            on_track = recent and np.hypot(x - expected[0], y - expected[1]) <= CONCENTRIC_R * rr
+            if d > WRIST_MAX_R and not on_track:
                 continue
             if wrists is not None and (float(wrists[:, 1].mean()) - y) / rr > ABOVE_WRIST_MAX_R:
                 continue   # above the hands: the lifter's hips or thighs, not the bar's plate
@@ -379,7 +410,19 @@ class BarTracker(FrameAnalyzer):
             if recent:
                 jump = float(np.hypot(x - expected[0], y - expected[1])) / max(self._last["r"], 1)
                 score -= 0.4 * min(jump, 1.5)
+            if is_outer:
+                outers.append((support, score, x, y, rr, cx, cy, r))
+                continue
             cands.append((score, x, y, rr, support, cx, cy, r))
+        if outers:
+            support, score, x, y, rr, cx, cy, r = max(outers)
+            track_rim = float(np.median(self._rim_hist[-5:])) if self._rim_hist else 1.0
+            if support >= LOCK_RIM_SUPPORT and support > track_rim and all(support > c[4] for c in cands):
+                # The track was on an inner ring: take the rim, and its size as the track's at once
+                # (a search over every plate size would let the largest concentric circle, the
+                # lifter's outline, grow it).
+                self._radius_hist, self._rim_hist = [rr] * 3, []
+                cands = [(score, x, y, rr, support, cx, cy, r)]
         if not cands:
             return None
         cands.sort(reverse=True)
@@ -388,7 +431,7 @@ class BarTracker(FrameAnalyzer):
         if fit is not None:
             x, y = origin[0] + fit[0] / s, origin[1] + fit[1] / s
         # Concentric circles (the rim and the hub of one plate) are one plate: keep the largest.
-        same = [c for c in cands if np.hypot(c[1] - x, c[2] - y) < 0.25 * rr]
+        same = [c for c in cands if np.hypot(c[1] - x, c[2] - y) < CONCENTRIC_R * rr]
         rr = max(c[3] for c in same)
         rivals = sum(1 for c in cands if np.hypot(c[1] - x, c[2] - y) > 1.5 * rr)
         out = {"x": round(float(x), 1), "y": round(float(y), 1), "r": round(float(rr), 1), "source": "detected"}
@@ -414,6 +457,7 @@ class BarTracker(FrameAnalyzer):
         # Only clear plates set the track's radius (a doubtful first circle must not lock it).
         if self._support >= LOCK_RIM_SUPPORT:
             self._radius_hist.append(found["r"])
+        self._rim_hist.append(self._support)
         self._last_detected = frame_index
         self._last, self._last_frame = found, frame_index
         cx, cy, r = (found["x"] - origin[0]) * s, (found["y"] - origin[1]) * s, found["r"] * s
