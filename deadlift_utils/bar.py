@@ -16,7 +16,7 @@ plate reaches the frame border (only when true), "rivals": number of other plate
 seen near the hands (only when > 0)}, or {"dropped": reason} where a track was found but
 did not move with the hands like a barbell plate (see `drop_uncoupled_tracks`; no position).
 
-Analysis helpers (called by analyze): `bar_summary`, `bar_offset_series`, `draw_bar_path`,
+Analysis helpers (called by analyze): `bar_summary`, `bar_offset_series`, `BarTrail`, `draw_bar_path`,
 `plot_bar_speed`. Units: centimetres and m/s when the scale is known (a standard plate is
 PLATE_DIAMETER_CM across: assumed, not measured), otherwise torso lengths (and per second).
 """
@@ -1060,30 +1060,58 @@ def _facing(seq) -> int:
 _REP_COLOURS = [(0, 255, 255), (255, 0, 255), (0, 200, 0), (255, 160, 0), (0, 128, 255), (200, 200, 255)]
 
 
+class BarTrail:
+    """The plate centre's trail, drawn sample by sample onto successive frames (the annotated
+    video), coloured by rep. Each segment is drawn once onto a layer that is copied onto every
+    frame, so a frame of a long set costs what a frame of a short one does (redrawing the whole
+    trail on every frame grows with the square of the video's length: ~3.5 ms a frame at 900
+    samples, ~35 ms at 9000).
+
+    size: (w, h) of the frames; scale: multiplies the positions (a resized frame); rep_of: (T,)
+    int rep number per sample (0 = outside any rep, drawn grey), e.g. from `rep_of_samples`;
+    None draws one colour. A gap breaks the line. The current position gets a dot and a circle
+    of the plate's size.
+    """
+
+    def __init__(self, seq, size: tuple[int, int], scale: float = 1.0, rep_of=None):
+        self.xy, self.r, _ = bar_positions(seq)
+        self.scale, self.rep_of = float(scale), rep_of
+        w, h = int(size[0]), int(size[1])
+        self.layer = np.zeros((h, w, 3), np.uint8)
+        self.mask = np.zeros((h, w), np.uint8)
+        self.th = max(2, round(min(h, w) / 250))
+        self.drawn = 0   # segments up to this sample are on the layer
+
+    def _point(self, i: int) -> tuple[int, int]:
+        p = (self.xy[i] * self.scale).astype(int)
+        return int(p[0]), int(p[1])
+
+    def draw(self, frame_bgr: np.ndarray, k: int) -> np.ndarray:
+        """Draw the trail from the first sample up to sample k onto `frame_bgr` (in place;
+        k must not go back) and return it."""
+        k = min(int(k), len(self.xy) - 1)
+        for i in range(max(self.drawn, 1), k + 1):
+            if np.isfinite(self.xy[i - 1, 0]) and np.isfinite(self.xy[i, 0]):
+                n = 1 if self.rep_of is None else int(self.rep_of[i])
+                col = (160, 160, 160) if n <= 0 else _REP_COLOURS[(n - 1) % len(_REP_COLOURS)]
+                p, q = self._point(i - 1), self._point(i)
+                cv2.line(self.layer, p, q, col, self.th, cv2.LINE_AA)
+                cv2.line(self.mask, p, q, 255, self.th, cv2.LINE_8)
+        self.drawn = max(self.drawn, k + 1)
+        cv2.copyTo(self.layer, self.mask, frame_bgr)
+        if k >= 0 and np.isfinite(self.xy[k, 0]):
+            c = self._point(k)
+            cv2.circle(frame_bgr, c, self.th + 2, (255, 255, 255), -1, cv2.LINE_AA)
+            if np.isfinite(self.r[k]):
+                cv2.circle(frame_bgr, c, int(self.r[k] * self.scale), (255, 255, 255), 1, cv2.LINE_AA)
+        return frame_bgr
+
+
 def draw_bar_path(frame_bgr: np.ndarray, seq, k: int, scale: float = 1.0, rep_of=None) -> np.ndarray:
     """Draw the plate centre's trail from the first sample up to sample k onto `frame_bgr`
-    (in place; positions multiplied by `scale` for a resized frame), coloured by rep.
-
-    rep_of: (T,) int rep number per sample (0 = outside any rep, drawn grey), e.g. from
-    `rep_of_samples(reps, len(seq))`; None draws one colour. A gap breaks the line. The
-    current position gets a circle of the plate's size. Returns the frame.
-    """
-    xy, r, values = bar_positions(seq)
-    k = min(int(k), len(xy) - 1)
+    (in place), as `BarTrail` draws it; for one picture (a contact sheet). Returns the frame."""
     h, w = frame_bgr.shape[:2]
-    th = max(2, round(min(h, w) / 250))
-    for i in range(1, k + 1):
-        if np.isfinite(xy[i - 1, 0]) and np.isfinite(xy[i, 0]):
-            n = 1 if rep_of is None else int(rep_of[i])
-            col = (160, 160, 160) if n <= 0 else _REP_COLOURS[(n - 1) % len(_REP_COLOURS)]
-            p, q = (xy[i - 1] * scale).astype(int), (xy[i] * scale).astype(int)
-            cv2.line(frame_bgr, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), col, th, cv2.LINE_AA)
-    if k >= 0 and np.isfinite(xy[k, 0]):
-        c = (xy[k] * scale).astype(int)
-        cv2.circle(frame_bgr, (int(c[0]), int(c[1])), th + 2, (255, 255, 255), -1, cv2.LINE_AA)
-        if np.isfinite(r[k]):
-            cv2.circle(frame_bgr, (int(c[0]), int(c[1])), int(r[k] * scale), (255, 255, 255), 1, cv2.LINE_AA)
-    return frame_bgr
+    return BarTrail(seq, (w, h), scale, rep_of).draw(frame_bgr, k)
 
 
 def rep_of_samples(reps, n: int) -> np.ndarray:

@@ -363,8 +363,7 @@ def write_annotated_video(report: dict, video_path, out_path, frame_stride: int,
     rep_errors = {e["index"]: ", ".join(x["name"].replace("_", " ") for x in e["errors"]) for e in report.get("reps", [])}
     fps = (seq.fps or 30.0) / max(frame_stride, 1)
     bar_track = bool((report.get("bar") or {}).get("measured"))
-    if bar_track:
-        from .bar import draw_bar_path
+    trail = None
     try:
         use_small = (frames_video is not None and bool(seq.height)
                      and FrameFile.count(frames_video) == len(seq))
@@ -393,7 +392,11 @@ def write_annotated_video(report: dict, video_path, out_path, frame_stride: int,
                 writer = VideoWriter(out_path, fps, frame.shape[1], frame.shape[0])
             draw_skeleton(frame, seq.keypoints_xy[k] * s)
             if bar_track:
-                draw_bar_path(frame, seq, k, scale=s, rep_of=rep_of)
+                if trail is None:
+                    from .bar import BarTrail
+
+                    trail = BarTrail(seq, frame.shape[1::-1], scale=s, rep_of=rep_of)
+                trail.draw(frame, k)
             r = int(rep_of[k])
             put_label(frame, f"set: {report['verdict']}  view: {report['view']}  t={seq.time_s[k]:.1f}s", 0)
             if r:

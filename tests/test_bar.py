@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deadlift_utils.bar import (BarTracker, bar_offset_series, bar_positions, bar_summary, draw_bar_path,
+from deadlift_utils.bar import (BarTracker, BarTrail, bar_offset_series, bar_positions, bar_summary, draw_bar_path,
                                 plot_bar_speed, rep_of_samples, smooth_track)
 from deadlift_utils.estimators import Person
 from deadlift_utils.keypoints import KP
@@ -194,9 +194,23 @@ def test_draw_and_plot(tmp_path):
     path = tmp_path / "plate.mp4"
     _write_clip(path, centres)
     seq = _run(path, centres, stride=2)
+    rep_of = rep_of_samples([_rep(len(seq))], len(seq))
     frame = np.zeros((H, W, 3), np.uint8)
-    draw_bar_path(frame, seq, len(seq) - 1, rep_of=rep_of_samples([_rep(len(seq))], len(seq)))
-    assert frame.any()
+    draw_bar_path(frame, seq, len(seq) - 1, rep_of=rep_of)
+    xy, _, _ = bar_positions(seq)
+    ok = np.isfinite(xy[:, 0])
+    assert ok.sum() > 10
+    on = frame.any(axis=2)
+    for x, y in xy[ok].astype(int):   # the trail passes through every tracked centre
+        assert on[max(y - 2, 0):y + 3, max(x - 2, 0):x + 3].any()
+    # Drawn sample by sample onto successive frames (the annotated video), each segment once,
+    # the picture at every sample is the one drawn from scratch.
+    trail = BarTrail(seq, (W, H), rep_of=rep_of)
+    for k in range(len(seq)):
+        by_step = trail.draw(np.zeros((H, W, 3), np.uint8), k)
+        if k in (len(seq) // 2, len(seq) - 1):
+            whole = draw_bar_path(np.zeros((H, W, 3), np.uint8), seq, k, rep_of=rep_of)
+            assert np.array_equal(by_step, whole)
     rep = Rep(index=1, start=0, pull_start=7, top_start=22, top_end=len(seq) - 1, end=len(seq) - 1)
     summary = bar_summary(seq, [rep], view="side")
     assert plot_bar_speed(summary, tmp_path / "speed.png").is_file()
