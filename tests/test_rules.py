@@ -204,6 +204,23 @@ def test_bar_drift_judges_the_bar_from_its_lift_off_and_reports_it_beside_the_wr
     ev = next(e["evidence"] for e in res["errors"] if e["name"] == "bar_drift")
     assert ev["source"] == "bar" and "tracked plate" in ev["metric"]
 
+    # The finding's still shows the bar: a vertical through where it left the floor (its lowest
+    # point so far), yellow, where the hands' version draws the wrists' and ankles' verticals.
+    from deadlift_utils.bar import bar_positions
+    from deadlift_utils.report import draw_measurement
+
+    k = rep.top_start
+    xy = bar_positions(seq)[0][:k + 1]
+    x0 = int(xy[np.isfinite(xy[:, 0])][np.nanargmax(xy[:, 1][np.isfinite(xy[:, 0])]), 0])
+    blank = np.zeros((seq.height, seq.width, 3), np.uint8)
+    yellow = np.array([0, 230, 255])
+
+    def column_is_yellow(img, x):
+        return (np.abs(img[:, x].astype(int) - yellow).sum(axis=1) < 60).mean() > 0.5
+    assert column_is_yellow(draw_measurement(blank.copy(), seq, k, "bar_drift", ev), x0)
+    wrists_still = draw_measurement(blank.copy(), seq, k, "bar_drift", {"source": "wrists"})
+    assert not column_is_yellow(wrists_still, x0)
+
     monkeypatch.setattr(rules_mod, "BAR_DRIFT_MEASURE", "wrists")
     out = judge_form(seq, "side", norms=_forced(norms, "bar_drift", -10.0))
     res = out["rules"]["per_rep"][0]
