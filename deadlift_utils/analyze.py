@@ -89,12 +89,11 @@ def _load_optional(kind: str, model_dir):
 def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=None,
                  classifier_dir=None, deviation_dir=None, openai_model: str = "gpt-4o-mini",
                  feedback_client=None, use_openai: bool = True, cache_path=None,
-                 use_world: bool = True, video: str | None = None, norms: dict | None = None,
-                 bar_offset=None) -> dict:
+                 use_world: bool = True, video: str | None = None, norms: dict | None = None) -> dict:
     """Analyse a PoseSequence and return the report dict (see the module docstring).
 
-    norms: good-form norms (default: the packaged deadlift_utils/norms.json); bar_offset:
-    (T,) the tracked bar ahead of mid-foot in torso lengths (else the wrists stand in).
+    norms: good-form norms (default: the packaged deadlift_utils/norms.json). The tracked bar
+    is read from the pose's "bar" field (else the wrists stand in).
     view: "front"/"middle"/"side" or None to predict it from the pose. classifier /
     deviation_model: loaded objects, or give classifier_dir / deviation_dir to load them
     (missing ones are skipped with a note). feedback_client: OpenAI-like client (tests pass
@@ -135,7 +134,7 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
                                f"pass the view (front/middle/side)", decided_by="view"))
     if quality["ok"]:
         form = judge_form(seq, report["view"] if report["view"] in VIEWS else "unknown", norms=norms,
-                          use_world=use_world, bar_offset=bar_offset)
+                          use_world=use_world)
         internal.update(reps=form["reps"], signals=form["signals"], trust=form["trust"], form=form)
         report["frame_trust"] = form["trust"].summary(seq.time_s)
         if report["view"] in VIEWS:
@@ -159,13 +158,14 @@ def analyze_pose(seq, view: str | None = None, classifier=None, deviation_model=
         src = (report.get("rules") or {}).get("bar_source")
         if src == "wrists":
             report["bar"]["notes"].append(
-                "the bar_drift verdict judges the hands (wrists): the plate was not tracked from lift-off "
-                "through most of the pull in any rep (or no good-form range for the bar is known for this view)")
+                "the bar_drift verdict judges the hands (wrists), with the bar's own drift beside them in the "
+                "rule's evidence: judged on the bar, the verdicts were no better on other people's clips "
+                "(its good-form range rests on 13 good reps of two sources)")
         elif src:
             report["bar"]["notes"].append(
-                f"the bar_drift rule measured the {src} (the bar: how far the plate moves forward of where it "
-                "left the floor, where it was tracked from lift-off, against a good-form range learned from "
-                "bar-tracked good reps; else the hands, ahead of the ankles)")
+                f"the bar_drift rule measured the {src} (the bar: how far the plate moves forward of the "
+                "closest-in point it had reached since lift-off, where it was tracked from lift-off, against a "
+                "good-form range learned from bar-tracked good reps; else the hands, ahead of the ankles)")
 
     classifier, probs, clf_summary = _score_with_classifier(seq, classifier, classifier_dir, notes)
     internal["probs"] = probs

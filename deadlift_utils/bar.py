@@ -16,7 +16,7 @@ plate reaches the frame border (only when true), "rivals": number of other plate
 seen near the hands (only when > 0)}, or {"dropped": reason} where a track was found but
 did not move with the hands like a barbell plate (see `drop_uncoupled_tracks`; no position).
 
-Analysis helpers (called by analyze): `bar_summary`, `bar_offset_series`, `BarTrail`, `draw_bar_path`,
+Analysis helpers (called by analyze): `bar_summary`, `bar_positions`, `BarTrail`, `draw_bar_path`,
 `plot_bar_speed`. Units: centimetres and m/s when the scale is known (a standard plate is
 PLATE_DIAMETER_CM across: assumed, not measured), otherwise torso lengths (and per second).
 """
@@ -875,21 +875,6 @@ def _plate_scale(seq, xy, r, values) -> tuple[float | None, str]:
     if np.isfinite(ratio) and not (PLATE_RADIUS_TORSO[0] <= ratio <= PLATE_RADIUS_TORSO[1]):
         return None, f"plate radius {ratio:.2f} torso lengths is not a standard plate's size"
     return 2 * float(np.median(rr)) / PLATE_DIAMETER_CM, "ok"
-
-
-def bar_offset_series(seq, facing: int, scale_px: float) -> np.ndarray | None:
-    """(T,) bar (plate centre) ahead of mid-foot (ankle centre) in the facing direction, in
-    torso lengths of `scale_px` pixels (+ = ahead; rules.Signals.bar_offset's convention),
-    NaN where the bar or the ankles are missing. None when the pose file has no bar track
-    (no field, or no position at all): the caller falls back to the wrists."""
-    xy, _, _ = bar_positions(seq)
-    if not np.isfinite(xy[:, 0]).any() or not np.isfinite(scale_px) or scale_px <= 0:
-        return None
-    kp = np.asarray(seq.keypoints_xy, dtype=float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ankle_x = np.nanmean(kp[:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
-    return (xy[:, 0] - ankle_x) * facing / scale_px
 
 
 def _concentric(y: np.ndarray, t: np.ndarray, a: int, b: int, tol_px: float) -> tuple[int, int] | None:

@@ -63,7 +63,7 @@ def set_margins(per_rep: list[dict], judged: set) -> dict:
 
 
 def judge_form(seq, view: str, norms: dict | None = None, use_world: bool = True,
-               bar_offset: np.ndarray | None = None, reps_res=None, trust=None) -> dict:
+               reps_res=None, trust=None) -> dict:
     """Judge the form of a PoseSequence seen from `view` (front/middle/side).
 
     Returns {"trust": FrameTrust, "reps": RepResult, "signals": Signals, "style": {...},
@@ -81,7 +81,7 @@ def judge_form(seq, view: str, norms: dict | None = None, use_world: bool = True
         # Reps are counted on the trusted frames only: a skeleton on the plate or another shot
         # must not move the floor or the lockout (the counter bridges short gaps).
         reps_res = count_reps(seq if trust.trusted.all() else _masked(seq, trust.trusted))
-    sig = compute_signals(seq, use_world=use_world, trusted=trust.trusted, view=view, bar_offset=bar_offset,
+    sig = compute_signals(seq, use_world=use_world, trusted=trust.trusted, view=view,
                           joint_drop=trust.joint_drop)
     out = {"trust": trust, "reps": reps_res, "signals": sig, "style": None, "rules": None,
            "rep_confidence": {}, "judged": [], "set_margins": {}, "form_score": None,

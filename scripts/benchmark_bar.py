@@ -264,15 +264,14 @@ def main() -> None:
           f"{sum(r[4] for r in kb_rows)}, bar positions on {max(r[3] for r in kb_rows):.0%} of the samples "
           "at most (table below)." if kb_rows else "- No kettlebell clips found.",
           cost,
-          "- bar_drift (rules.py) judges the bar where the plate was tracked from lift-off through the pull: "
-          "how far it moves forward of its lift-off position, in torso lengths, against a norm from the "
-          "bar-tracked good reps (norms.json `bar_drift_bar`); else the hands ahead of the ankles, saying so. "
-          "Measured against the ankles instead, the bar made the leave-one-source-out verdicts worse "
-          "(yfgd_small 16/20 -> 10/20, overall 88/125 -> 82/125): the plate's place ahead of the ankle "
-          "keypoint at lift-off differs by camera and source (good reps: yfgd_small 0.21-0.40 torso "
-          "lengths, tutorial_dev 0.05-0.15), while its travel from lift-off agrees (0.00-0.06). From "
-          "lift-off, the verdicts are those of the hands (88/125; scripts/evaluate_form.py, "
-          "docs/form_results.md).",
+          "- bar_drift (rules.py) judges the hands (the wrists ahead of the ankles), with the bar's own drift "
+          "beside them in its evidence (`bar_value`: how far the plate moves forward, during the pull, of the "
+          "closest-in point it had reached since lift-off; needs the plate at lift-off). Measured against the "
+          "ankles, the bar made the leave-one-source-out verdicts worse (88/125 -> 82/125): the plate's place "
+          "ahead of the ankle keypoint at lift-off differs by camera and source (good reps: yfgd_small "
+          "0.21-0.40 torso lengths, tutorial_dev 0.05-0.15), and at lift-off the plate hides the ankles. "
+          "Measured from its own path, judging the bar gives 87/125 against the hands' 88/125 (norms.json "
+          "`bar_drift_bar`, from 13 bar-tracked good reps of two sources; `rules.BAR_DRIFT_MEASURE`).",
           "- Front view: the bar path is not measured (plates edge-on); no front-view barbell clip is "
           "available to check a tilt measure on, so none is reported.",
           "", "## Side clips under 90% (diagnosed from the frames)", ""]

@@ -174,30 +174,34 @@ def _forced(norms: dict, name: str, threshold: float) -> dict:
     return out
 
 
-def test_bar_drift_judges_the_bar_from_its_lift_off_and_reports_it_beside_the_wrists(tmp_path, monkeypatch):
-    # A real side-view clip whose plate is tracked through the pull. As shipped (bar), the rule
-    # judges how far the plate centre moves forward of its lift-off position, against the
-    # bar-measured norm, saying so in the evidence; switched to the wrists, it judges the hands
-    # and gives the bar's figure beside them; the same pose without the bar field falls back to
-    # the wrists, saying the bar was not tracked.
+def test_bar_drift_reports_the_bar_beside_the_wrists_and_can_judge_it(tmp_path, monkeypatch):
+    # A real side-view clip whose plate is tracked through the pull. Switched to the bar, the
+    # rule judges how far the plate centre moves forward of the closest-in point it had reached
+    # since lift-off, against the bar-measured norm, saying so in the evidence; as shipped
+    # (wrists), it judges the hands and gives the bar's figure beside them; the same pose
+    # without the bar field falls back to the wrists, saying the bar was not tracked.
     import deadlift_utils.rules as rules_mod
     from test_bar import _extract
 
-    from deadlift_utils.bar import bar_offset_series
+    from deadlift_utils.bar import bar_positions
+    from deadlift_utils.keypoints import KP
     from deadlift_utils.pose import PoseSequence
 
     seq = _extract("yfgd_small/good/good_001.mp4", tmp_path)
     norms = load_norms()
     assert "bar_drift_bar" in norms["rules"], "norms.json has no bar-measured bar_drift norm: refit it"
+    monkeypatch.setattr(rules_mod, "BAR_DRIFT_MEASURE", "bar")
     out = judge_form(seq, "side", norms=_forced(norms, "bar_drift_bar", -10.0))
     sig, reps = out["signals"], out["reps"].reps
     rep, res = reps[0], out["rules"]["per_rep"][0]
-    ok = sig.trusted[rep.pull_start:rep.top_start + 1]
-    plate = np.where(ok, bar_offset_series(seq, sig.facing, sig.scale_px)[rep.pull_start:rep.top_start + 1], np.nan)
-    lift_off = np.nanmedian(plate[:rules_mod.BAR_START_SAMPLES])
-    travel = float(np.nanmax(plate - lift_off))
+    pull = slice(rep.pull_start, rep.top_start + 1)
+    plate_x = np.where(sig.trusted[pull], bar_positions(seq)[0][pull, 0], np.nan)
+    plate = plate_x * sig.facing / sig.scale_px
+    closest = np.fmin.accumulate(np.where(np.isfinite(plate), plate, np.inf))
+    travel = float(np.nanmax(plate - closest))
     assert np.isfinite(plate[0]) and 0 <= travel < 0.1   # a good rep: the bar leaves the floor and goes up
-    assert np.nanmax(plate) > 0.2   # ahead of the ankle keypoint all along: not what is judged
+    ankle_x = np.nanmean(seq.keypoints_xy[pull][:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
+    assert np.nanmax((plate_x - ankle_x) * sig.facing / sig.scale_px) > 0.2   # ahead of the ankles: not judged
     assert res["values"]["bar_drift_bar"] == pytest.approx(travel, abs=1e-3)
     assert out["rules"]["bar_source"] == "bar" and res["bar_drift_source"] == "bar"
     assert res["measurements"]["bar_drift"] == pytest.approx(travel, abs=1e-3)
@@ -206,7 +210,6 @@ def test_bar_drift_judges_the_bar_from_its_lift_off_and_reports_it_beside_the_wr
 
     # The finding's still shows the bar: a vertical through where it left the floor (its lowest
     # point so far), yellow, where the hands' version draws the wrists' and ankles' verticals.
-    from deadlift_utils.bar import bar_positions
     from deadlift_utils.report import draw_measurement
 
     k = rep.top_start
@@ -221,14 +224,13 @@ def test_bar_drift_judges_the_bar_from_its_lift_off_and_reports_it_beside_the_wr
     wrists_still = draw_measurement(blank.copy(), seq, k, "bar_drift", {"source": "wrists"})
     assert not column_is_yellow(wrists_still, x0)
 
-    monkeypatch.setattr(rules_mod, "BAR_DRIFT_MEASURE", "wrists")
+    monkeypatch.setattr(rules_mod, "BAR_DRIFT_MEASURE", "wrists")   # as shipped
     out = judge_form(seq, "side", norms=_forced(norms, "bar_drift", -10.0))
     res = out["rules"]["per_rep"][0]
     assert res["values"]["bar_drift"] != pytest.approx(travel, abs=1e-3)   # the hands are not the plate
     ev = next(e["evidence"] for e in res["errors"] if e["name"] == "bar_drift")
     assert ev["source"] == "wrists" and ev["bar_value"] == pytest.approx(travel, abs=1e-3)
     assert res["measurements"]["bar_drift"] == pytest.approx(res["values"]["bar_drift"], abs=1e-3)
-    monkeypatch.setattr(rules_mod, "BAR_DRIFT_MEASURE", "bar")
 
     bare = PoseSequence(keypoints_xy=seq.keypoints_xy, confidence=seq.confidence, frame_index=seq.frame_index,
                         time_s=seq.time_s, world_xyz=seq.world_xyz, fps=seq.fps, width=seq.width,
