@@ -389,15 +389,15 @@ class BarTracker(FrameAnalyzer):
         cands, outers = [], []
         for cx, cy, r, is_outer in circles:
             x, y, rr = origin[0] + cx / s, origin[1] + cy / s, r / s
+            # How far from where the track expects the plate (no recent track: infinitely far).
+            off = float(np.hypot(x - expected[0], y - expected[1])) if recent else math.inf
             if is_outer:
-                if (rr <= (1 + RADIUS_TOL) * r_track or rr > outer_max
-                        or np.hypot(x - expected[0], y - expected[1]) > CONCENTRIC_R * rr):
+                if rr <= (1 + RADIUS_TOL) * r_track or rr > outer_max or off > CONCENTRIC_R * rr:
                     continue
             elif r_track is not None and abs(rr / r_track - 1) > RADIUS_TOL:
                 continue
             d = _dist_to_segment(np.array([x, y]), wrists) / rr if wrists is not None else 0.0
-            on_track = recent and np.hypot(x - expected[0], y - expected[1]) <= CONCENTRIC_R * rr
-            if d > WRIST_MAX_R and not on_track:
+            if d > WRIST_MAX_R and off > CONCENTRIC_R * rr:   # off the wrists' line, and not on the track
                 continue
             if wrists is not None and (float(wrists[:, 1].mean()) - y) / rr > ABOVE_WRIST_MAX_R:
                 continue   # above the hands: the lifter's hips or thighs, not the bar's plate
@@ -408,8 +408,7 @@ class BarTracker(FrameAnalyzer):
             size_off = abs(math.log(rr / (PLATE_RADIUS_TORSO_TYPICAL * torso_px)))
             score = support - 0.25 * max(0.0, d - 0.5) - 0.5 * size_off
             if recent:
-                jump = float(np.hypot(x - expected[0], y - expected[1])) / max(self._last["r"], 1)
-                score -= 0.4 * min(jump, 1.5)
+                score -= 0.4 * min(off / max(self._last["r"], 1), 1.5)
             if is_outer:
                 outers.append((support, score, x, y, rr, cx, cy, r))
                 continue

@@ -168,8 +168,8 @@ class BlazePoseEstimator(PoseEstimator):
         self._idle.put(self._landmarker())  # a broken model fails here, not in a worker thread
 
     def _landmarker(self):
-        """A landmarker nobody is using (made when all are busy, up to `threads`), and whether
-        it is new. Give it back with `self._idle.put`."""
+        """A landmarker nobody is using (a new one when all are busy, up to `threads`; else
+        wait for one). Give it back with `self._idle.put`."""
         try:
             return self._idle.get_nowait()
         except queue.Empty:
