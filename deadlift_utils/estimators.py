@@ -69,9 +69,6 @@ class PoseEstimator:
         for index, frame, timestamp_ms in frames:
             yield index, frame, self.detect(frame, timestamp_ms)
 
-    def start_video(self) -> None:
-        """Called before the first frame of each video (a tracking model resets here)."""
-
     def close(self) -> None:
         pass
 
@@ -350,10 +347,6 @@ class LazyEstimator(PoseEstimator):
         self.backend, self.variant, self.options = backend, variant, options
         self.on_load = on_load
         self._est: PoseEstimator | None = None
-
-    def start_video(self) -> None:
-        if self._est is not None:
-            self._est.start_video()
 
     def _loaded(self) -> PoseEstimator:
         if self._est is None:

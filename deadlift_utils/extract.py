@@ -165,7 +165,6 @@ def extract_video(
     own_estimator = estimator is None
     if own_estimator:
         estimator = make_estimator(backend, model_variant, **backend_options)
-    estimator.start_video()
     for a in frame_analyzers:
         a.start(video_path, info)
     extras: dict[str, list] = {a.name: [] for a in frame_analyzers}

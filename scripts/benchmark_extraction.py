@@ -28,7 +28,6 @@ def variant_speed(clip: Path, stride: int = 5) -> pd.DataFrame:
     rows = []
     for variant in ("lite", "full", "heavy"):
         with make_estimator("blazepose", variant) as est:
-            est.start_video()
             est.detect(frames[0][1], 0)  # warm-up
             t0 = time.perf_counter()
             for i, f in frames[1:]:

@@ -232,7 +232,6 @@ def mask_cost(data: Path, n_frames: int = 40) -> pd.DataFrame:
         row = {"clip": f"{s}/{clip}", "size": f"{frames[0].shape[1]}x{frames[0].shape[0]}", "frames": len(frames)}
         for seg in (False, True):
             with make_estimator("blazepose", "full", segmentation=seg) as est:
-                est.start_video()
                 est.detect(frames[0], 0)      # warm-up
                 t0 = time.perf_counter()
                 for k, f in enumerate(frames[1:], 1):
