@@ -379,6 +379,13 @@ class LifterTracker:
     candidate further than `max_jump` body heights from the last position is someone else:
     the frame counts as lifter-not-found. After `reacquire_after` frames without the lifter,
     the tracker picks afresh.
+
+    The other people are followed too, each at its own constant velocity: a person first
+    seen clearly apart from the lifter (beyond `max_jump`) keeps that identity while it
+    moves. When someone walks between the camera and the lifter, the lifter is hidden and
+    the walker is where the lifter was; the walker's own track predicts them there better
+    than the lifter's last position does, so the frame counts as lifter-not-found instead
+    of the walker taking over the track.
     """
 
     def __init__(self, frame_width: int, frame_height: int, max_jump: float = 0.5, reacquire_after: int = 15):
@@ -388,6 +395,8 @@ class LifterTracker:
         self.last_centre: np.ndarray | None = None
         self.last_size: float | None = None
         self.missed = 0
+        self.others: list[_OtherTrack] = []
+        self.sample = 0
 
     def _size(self, p: Person) -> float:
         x0, y0, x1, y1 = p.bbox()
@@ -401,18 +410,81 @@ class LifterTracker:
         return area * (1.0 - off)
 
     def choose(self, people: list[Person]) -> Person | None:
+        self.sample += 1
         people = [p for p in people if p.bbox() is not None]
-        if not people:
-            self.missed += 1
-            return None
+        self.others = [o for o in self.others if self.sample - o.seen <= self.reacquire_after]
+        claimed = self._claimed(people)
+        best = None
         if self.last_centre is None or self.missed >= self.reacquire_after:
-            best = max(people, key=self._initial_score)
-        else:
-            dists = [np.linalg.norm(p.centre() - self.last_centre) / self.last_size for p in people]
+            free = [p for i, p in enumerate(people) if i not in claimed] or people
+            if free:
+                best = max(free, key=self._initial_score)
+        elif people:
+            dists = [np.linalg.norm(p.centre() - self.last_centre) for p in people]
+            for i in claimed:  # someone else's track predicts this one better: not the lifter
+                dists[i] = np.inf
             i = int(np.argmin(dists))
-            if dists[i] > self.max_jump:
-                self.missed += 1
-                return None
-            best = people[i]
-        self.last_centre, self.last_size, self.missed = best.centre(), self._size(best), 0
+            if dists[i] <= self.max_jump * self.last_size:
+                best = people[i]
+        if best is None:
+            self.missed += 1
+        else:
+            self.last_centre, self.last_size, self.missed = best.centre(), self._size(best), 0
+        self._follow_others(people, best, claimed)
         return best
+
+    def _claimed(self, people: list[Person]) -> dict[int, "_OtherTrack"]:
+        """{index in people: other track} for people nearer another person's predicted
+        position than the lifter's last position (each track claims at most one)."""
+        claimed: dict[int, _OtherTrack] = {}
+        if not self.others or not people:
+            return claimed
+        pairs = []
+        for o in self.others:
+            pred = o.predict(self.sample)
+            for i, p in enumerate(people):
+                d = float(np.linalg.norm(p.centre() - pred))
+                if d <= o.size:  # within one body height of where it should be
+                    pairs.append((d, i, o))
+        used = set()
+        for d, i, o in sorted(pairs, key=lambda t: t[0]):
+            if i in claimed or id(o) in used:
+                continue
+            d_lifter = (np.inf if self.last_centre is None
+                        else float(np.linalg.norm(people[i].centre() - self.last_centre)))
+            # A track seen once may be a false detection: it takes only people who cannot be
+            # the lifter anyway; a person seen again takes whoever it predicts best.
+            if d < d_lifter and (o.hits >= 2 or d_lifter > self.max_jump * self.last_size):
+                claimed[i] = o
+                used.add(id(o))
+        return claimed
+
+    def _follow_others(self, people, lifter, claimed) -> None:
+        for i, p in enumerate(people):
+            if p is lifter:
+                continue
+            if i in claimed:
+                claimed[i].update(p.centre(), self._size(p), self.sample)
+            elif (lifter is not None and np.linalg.norm(p.centre() - self.last_centre)
+                  > max(self.last_size, self._size(p))):
+                # a body length or more away from the lifter: someone else, not a second
+                # (partial) detection of the lifter
+                self.others.append(_OtherTrack(p.centre(), self._size(p), self.sample))
+
+
+class _OtherTrack:
+    """Someone who is not the lifter: last centre, size, velocity (px per sample)."""
+
+    def __init__(self, centre: np.ndarray, size: float, sample: int):
+        self.centre, self.size, self.seen = np.asarray(centre, float), float(size), sample
+        self.velocity = np.zeros(2)
+        self.hits = 1
+
+    def predict(self, sample: int) -> np.ndarray:
+        return self.centre + self.velocity * (sample - self.seen)
+
+    def update(self, centre: np.ndarray, size: float, sample: int) -> None:
+        v = (np.asarray(centre, float) - self.centre) / max(sample - self.seen, 1)
+        self.velocity = 0.5 * self.velocity + 0.5 * v if self.hits > 1 else v
+        self.centre, self.size, self.seen = np.asarray(centre, float), float(size), sample
+        self.hits += 1
