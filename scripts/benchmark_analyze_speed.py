@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import imageio_ffmpeg
+import numpy as np
 
 from deadlift_utils import config
 from deadlift_utils.config import SHARED_DATA_DIR
@@ -73,6 +74,71 @@ def run_analyze(clip: Path, out_dir: Path, stride: int, code: Path = ROOT) -> tu
     return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, timing
 
 
+def stage_cpu(clip: Path, stride: int) -> list[tuple[str, float]]:
+    """CPU ms per sample of each stage of `analyze`'s per-frame work, run one after another in
+    this process on the same clip (`time.process_time`, all threads; the encoder as a child
+    process): what the run must spend whatever overlaps it."""
+    import resource
+
+    from deadlift_utils.estimators import LifterTracker, make_estimator
+    from deadlift_utils.extract import analysis_frame_analyzers
+    from deadlift_utils.video import FrameFile, VideoWriter, iter_frames, scale_frame
+
+    info = probe_video(clip)
+    t = time.process_time()
+    frames = [f for _, f in iter_frames(clip, stride)]
+    n = len(frames)
+    out = [("decoding (every sampled frame and the skipped ones between)", time.process_time() - t)]
+    analyzers = analysis_frame_analyzers()
+    for a in analyzers:
+        a.start(clip, info)
+    spent = {a.name: 0.0 for a in analyzers}
+    values = {a.name: [] for a in analyzers}
+    for seg, name in ((False, "pose model (BlazePose full, up to 3 people, no mask)"),
+                      (True, "pose model with the segmentation mask")):
+        est = make_estimator("blazepose", "full", segmentation=seg, threads=1)
+        est.detect(frames[0], 0)  # the first inference warms the model up
+        tracker = LifterTracker(info.width, info.height)
+        pose_s, kps = 0.0, []
+        for k, f in enumerate(frames):
+            t = time.process_time()
+            person = tracker.choose(est.detect(f, 0))
+            pose_s += time.process_time() - t
+            kps.append(np.full((18, 2), np.nan) if person is None else person.keypoints[:, :2])
+            if seg:  # measured as extraction does, each mask dropped after its frame
+                for a in analyzers:
+                    t = time.process_time()
+                    values[a.name].append(a.analyze(k * stride, f, person))
+                    spent[a.name] += time.process_time() - t
+        out.append((name, pose_s))
+        est.close()
+    out.append(("  of which the mask", out[-1][1] - out[-2][1]))
+    for a in analyzers:
+        t = time.process_time()
+        a.finish(values[a.name], np.array(kps))
+        out.append((f"per-frame measurement `{a.name}`", spent[a.name] + time.process_time() - t))
+    scale = min(1.0, 720 / info.height)
+    size = (int(round(info.width * scale)), int(round(info.height * scale)))
+    with tempfile.TemporaryDirectory() as tmp:
+        ff = FrameFile(Path(tmp) / "f.frames")
+        t = time.process_time()
+        for f in frames:
+            ff.write(scale_frame(f, size))
+        ff.close()
+        out.append(("scaling to 720p and JPEG, kept for the annotated video", time.process_time() - t))
+        t = time.process_time()
+        small = list(FrameFile.read(Path(tmp) / "f.frames"))
+        out.append(("reading them back (the annotated video)", time.process_time() - t))
+        t, child = time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        with VideoWriter(Path(tmp) / "a.mp4", info.fps / stride, *size) as w:
+            for f in small:
+                w.write(f)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        enc = (after.ru_utime + after.ru_stime) - (child.ru_utime + child.ru_stime)
+        out.append(("encoding the annotated video (H.264, ffmpeg)", time.process_time() - t + enc))
+    return [(name, 1000 * sec / n) for name, sec in out] + [("samples", float(n))]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
@@ -82,6 +148,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "analyze_speed.md"))
     ap.add_argument("--before", help="a checkout of an earlier commit, run beside this one")
     ap.add_argument("--before-label", default="before")
+    ap.add_argument("--no-stages", dest="stages", action="store_false",
+                    help="skip the per-stage CPU table (about a minute on the 10 s clip)")
     args = ap.parse_args(argv)
     codes = [("this checkout", ROOT)] + ([(args.before_label, Path(args.before).resolve())] if args.before else [])
     source = Path(args.source)
@@ -99,6 +167,7 @@ def main(argv=None) -> int:
                     results[(clip, name)].append((wall, rss, cpu, timing))
                     print(f"run {r + 1}: {clip.name} [{name}]: {wall:.2f} s wall, {cpu:.1f} s CPU, "
                           f"peak RSS {rss:.0f} MiB", flush=True)
+        stages = stage_cpu(clips[0], args.stride) if args.stages else []
         rows = []
         for clip in clips:
             info = probe_video(clip)
@@ -144,6 +213,28 @@ def main(argv=None) -> int:
         "measurements (shot cuts, the back's outline, the bar) in a fourth.",
         "",
     ]
+    if stages:
+        n = stages[-1][1]
+        dur = probe_video(clips[0]).duration_s
+        per = dict(stages[:-1])
+        pose_decode = (per[stages[0][0]] + per["pose model with the segmentation mask"]) * n / 1000
+        md += [
+            f"## Where the CPU goes ({args.durations[0]:.0f} s clip, {n:.0f} samples at stride {args.stride})",
+            "",
+            "Each stage run alone, one after another, on the same frames (`stage_cpu`: CPU time of all "
+            "threads, the encoder included):",
+            "",
+            "| stage | CPU ms per sample | CPU s for the clip |",
+            "|---|---|---|",
+            *[f"| {name} | {ms:.1f} | {ms * n / 1000:.2f} |" for name, ms in stages[:-1]],
+            "",
+            f"Twice real time on this clip is {0.5 * dur:.1f} s of wall time, so at most {dur:.1f} s of CPU on "
+            f"2 cores. Decoding and the pose model with its mask alone take {pose_decode:.1f} s of it, "
+            "before the measurements, the outputs, start-up and the plots; the poses must stay the "
+            "ones the form norms were fitted on (a smaller input moves joints by 3-5 px median, one-pose "
+            "tracking cost verdicts: docs/speed_results.md).",
+            "",
+        ]
     atomic_write_text(Path(args.out), "\n".join(md))
     print("\n".join(md))
     return 0
