@@ -17,7 +17,6 @@ recording (connected near-duplicate videos), not just the file. Every split here
 """
 from __future__ import annotations
 
-import csv
 import itertools
 import os
 from dataclasses import dataclass, field

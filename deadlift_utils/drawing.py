@@ -1,6 +1,9 @@
 """Drawing skeletons on frames (shared by extraction and the annotated analysis video)."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -48,16 +51,13 @@ def put_label(frame: np.ndarray, text: str, row: int = 0, colour=(255, 255, 255)
     return frame
 
 
-def contact_sheet(videos: list[tuple[str, "os.PathLike"]], out_png: "os.PathLike", columns: int = 5,
-                  tile_width: int = 360, frames_per_video: int = 1) -> "Path":
+def contact_sheet(videos: list[tuple[str, os.PathLike]], out_png: os.PathLike, columns: int = 5,
+                  tile_width: int = 360, frames_per_video: int = 1) -> Path:
     """Tile frames of several videos (e.g. overlays) into one PNG a person checks at a glance.
 
     videos: (caption, path) pairs. Takes `frames_per_video` evenly spaced frames of each
     (1 = the middle frame). Videos that cannot be read get a grey tile with the caption.
     """
-    import os
-    from pathlib import Path
-
     tiles = []
     tile_h = int(tile_width * 3 / 4)
     for caption, path in videos:

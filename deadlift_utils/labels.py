@@ -19,7 +19,6 @@ from pathlib import Path
 import pandas as pd
 
 from . import config
-from .config import VIDEO_EXTENSIONS
 from .io_utils import atomic_write_text
 
 FORMS = ("good", "bad")

@@ -11,12 +11,10 @@ with the flatbuffers classes that ship inside the mediapipe wheel.
 """
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path
 

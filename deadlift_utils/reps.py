@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .keypoints import KP, hip_centre, shoulder_centre, torso_length
+from .keypoints import KP, shoulder_centre, torso_length
 
 # Share of the video's low-to-high range: below BOTTOM is the floor zone, above TOP lockout.
 BOTTOM_FRACTION = 0.3

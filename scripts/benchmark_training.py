@@ -116,7 +116,7 @@ def main(argv=None):
     table.to_csv(out / "classifier_protocols.csv", index=False)
     overall = table[table["view"] == "all"].drop(columns=["view"])
 
-    md = [f"# Training results (measured by scripts/benchmark_training.py)\n",
+    md = ["# Training results (measured by scripts/benchmark_training.py)\n",
           f"Date: {info['date_utc']}. Machine: {info['machine']} (shared with other jobs), "
           f"Python {info['python']}. Settings: {args.folds} folds, {args.epochs} epochs per classifier fit, "
           f"seed {args.seed}. Videos: {len({v.video_id for v in videos})} "
@@ -139,7 +139,7 @@ def render(out: Path, args, info, videos) -> int:
     # parallel parts may measure the same row twice (deterministic, so identical): keep one
     table = table.drop_duplicates(["model", "protocol", "view"]).sort_values(["protocol", "model"], kind="stable")
     overall = table[table["view"] == "all"].drop(columns=["view"])
-    md = [f"# Training results (measured by scripts/benchmark_training.py)\n",
+    md = ["# Training results (measured by scripts/benchmark_training.py)\n",
           f"Rendered: {info['date_utc']}. Machine: {info['machine']} (shared with other jobs), "
           f"Python {info['python']}. Settings: {args.folds} folds, {args.epochs} epochs per classifier fit, "
           f"seed {args.seed}. Videos: {len({v.video_id for v in videos})} "

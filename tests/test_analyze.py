@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from argparse import Namespace
-from types import SimpleNamespace
 
 import cv2
 import numpy as np

@@ -3,7 +3,6 @@ import warnings
 import pandas as pd
 import pytest
 
-from deadlift_utils import config
 from deadlift_utils.labels import (
     ApprovalStore, LabelStore, approved_training_rows, csv_label_rows, esap_label_rows, videos_to_label,
 )

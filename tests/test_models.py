@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from deadlift_utils import config
-from deadlift_utils.dataset import frame_table, load_training_videos
+from deadlift_utils.dataset import load_training_videos
 from deadlift_utils.deviation import (DeviationModel, direction_words, fit_deviation_net, good_frames,
                                       load_deviation_model, save_deviation_model)
 from deadlift_utils.keypoints import hip_centre
 from deadlift_utils.models import (FormClassifier, classify_pose_file, configure_tensorflow, load_classifier,
                                    masked_euclidean_loss)
 from deadlift_utils.pose import load_pose_json, save_pose_json
-from deadlift_utils.train import fit_model, spec_by_name, train_final
+from deadlift_utils.train import spec_by_name, train_final
 
 BAD_SIDE = config.ESAP_POSE_DIR / "bad_side" / "Bad3.json"
 

@@ -7,7 +7,6 @@ import cv2
 import numpy as np
 import pytest
 
-from deadlift_utils import config
 from deadlift_utils.keypoints import KP
 from deadlift_utils.pose import PoseSequence, load_pose_json, save_pose_json
 from deadlift_utils.spine import STRETCH, SpineAnalyzer, back_shape, measure_back, sagitta_series

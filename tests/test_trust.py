@@ -5,7 +5,6 @@ import copy
 
 import cv2
 import numpy as np
-import pytest
 
 from deadlift_utils.extract import extract_video
 from deadlift_utils.form import judge_form
