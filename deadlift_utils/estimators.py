@@ -465,9 +465,8 @@ class LifterTracker:
                 continue
             if i in claimed:
                 claimed[i].update(p.centre(), self._size(p), self.sample)
-            elif (lifter is not None and np.linalg.norm(p.centre() - self.last_centre)
-                  > max(self.last_size, self._size(p))):
-                # a body length or more away from the lifter: someone else, not a second
+            elif lifter is not None and np.linalg.norm(p.centre() - self.last_centre) > self.last_size:
+                # the lifter's body length or more away from them: someone else, not a second
                 # (partial) detection of the lifter
                 self.others.append(_OtherTrack(p.centre(), self._size(p), self.sample))
 

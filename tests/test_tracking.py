@@ -30,6 +30,25 @@ def test_tracker_picks_the_large_central_person_then_ignores_a_bystander_far_awa
     assert t.choose([_person(800, 100, 950, 500), _person(410, 310, 610, 810)]).bbox()[0] == pytest.approx(410)
 
 
+def test_a_walker_seen_coming_keeps_their_own_identity_while_they_cover_the_lifter():
+    """Boxes only: a lifter standing still, a larger person walking across in front of them
+    (nearer the camera). While the walker covers the lifter only the walker is detected, at the
+    lifter's place; the walker's own track claims them and the lifter counts as not found."""
+    t = LifterTracker(1000, 1000)
+    lifter = (450, 400, 550, 700)
+    chosen = []
+    for k in range(36):
+        x = -300 + 45 * k                                   # the walker's left edge, 45 px a frame
+        walker = _person(x, 300, x + 150, 900)
+        covered = x < lifter[2] and x + 150 > lifter[0]
+        in_frame = [walker] if 0 < x + 150 and x < 1000 else []
+        people = in_frame if covered else [_person(*lifter)] + in_frame
+        got = t.choose(people)
+        chosen.append(None if got is None else ("walker" if got is walker else "lifter"))
+    assert "walker" not in chosen, chosen
+    assert chosen.count("lifter") >= chosen.count(None) and chosen[-1] == "lifter", chosen
+
+
 def _hip_centres(seq) -> np.ndarray:
     xy = seq.keypoints_xy
     with np.errstate(all="ignore"), warnings.catch_warnings():
