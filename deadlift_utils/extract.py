@@ -264,7 +264,10 @@ def extract_video(
     if frame_analyzers:  # recorded so that a later run with the same analyzers reuses the file
         seq.extra["frame_fields"] = params["frame_fields"]
     save_pose_json(seq, pose_path)
-    seq.source_path = str(pose_path)
+    # What is analysed is what was saved (keypoints rounded to 0.01 px): a later run on the
+    # pose JSON, or a finished result reused, gives the same report, not one that differs in
+    # the third decimal of the form score.
+    seq = load_pose_json(pose_path)
     return ExtractResult(video_path, pose_path, skel_path if writers else None,
                          over_path if writers else None, seq, time.perf_counter() - t0)
 
