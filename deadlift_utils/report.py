@@ -150,15 +150,19 @@ def draw_measurement(frame: np.ndarray, seq, k: int, rule: str, evidence: dict) 
         line(sh, hip)
         line(hip, knee)
     elif rule == "bar_drift" and evidence.get("source") == "bar":
-        # The bar itself: its path so far, a vertical through where it left the floor (its
-        # lowest point so far) and the distance from there to where it is now.
+        # The bar itself, as rules.metric_bar_drift_plate measures it: its path so far, a
+        # vertical through the closest-in point it reached after leaving the floor (its lowest
+        # point so far) and the distance from there forward to where it is now.
         from .bar import bar_positions, draw_bar_path
+        from .rules import facing_sign
 
         draw_bar_path(frame, seq, k)
         xy = bar_positions(seq)[0][:k + 1]
-        ok = np.isfinite(xy[:, 0])
-        if ok.any() and np.isfinite(xy[k, 0]):
-            x0 = int(xy[ok][np.argmax(xy[ok, 1]), 0])
+        ok = np.flatnonzero(np.isfinite(xy[:, 0]))
+        if len(ok) and np.isfinite(xy[k, 0]):
+            since = ok[ok >= ok[np.argmax(xy[ok, 1])]]          # from the lowest point on
+            ahead = facing_sign(np.asarray(seq.keypoints_xy, dtype=float)) * xy[since, 0]
+            x0 = int(xy[since[np.argmin(ahead)], 0])
             now = (int(xy[k, 0]), int(xy[k, 1]))
             cv2.line(frame, (x0, 0), (x0, h), yellow, max(1, t // 2), cv2.LINE_AA)
             line((x0, now[1]), now)

@@ -208,13 +208,16 @@ def test_bar_drift_reports_the_bar_beside_the_wrists_and_can_judge_it(tmp_path, 
     ev = next(e["evidence"] for e in res["errors"] if e["name"] == "bar_drift")
     assert ev["source"] == "bar" and "tracked plate" in ev["metric"]
 
-    # The finding's still shows the bar: a vertical through where it left the floor (its lowest
-    # point so far), yellow, where the hands' version draws the wrists' and ankles' verticals.
+    # The finding's still shows the bar: a vertical through the closest-in point it reached
+    # after its lowest point (where it left the floor), yellow, where the hands' version draws
+    # the wrists' and ankles' verticals.
     from deadlift_utils.report import draw_measurement
 
     k = rep.top_start
     xy = bar_positions(seq)[0][:k + 1]
-    x0 = int(xy[np.isfinite(xy[:, 0])][np.nanargmax(xy[:, 1][np.isfinite(xy[:, 0])]), 0])
+    lowest = int(np.nanargmax(np.where(np.isfinite(xy[:, 0]), xy[:, 1], -np.inf)))
+    after = np.where(np.isfinite(xy[lowest:, 0]), xy[lowest:, 0] * sig.facing, np.inf)
+    x0 = int(xy[lowest + int(np.argmin(after)), 0])
     blank = np.zeros((seq.height, seq.width, 3), np.uint8)
     yellow = np.array([0, 230, 255])
 
