@@ -68,10 +68,10 @@ CONCENTRIC_R = 0.25
 # (PLATE_RADIUS_TORSO[1]), is the plate's rim when RIM_PERSIST of the track's last RIM_WINDOW
 # detections find it at one ratio (within RIM_RATIO_TOL): the track keeps following the ring (a
 # clear, steady edge) and reports the rim's radius (ratio x the ring's) as the plate's, on the
-# whole track (its samples before the ratio was established too). RIM_RATIO[1]: painted and lettering rings lie at 0.7-0.85 of the rim; a
-# smaller insert (a hub insert at ~0.4) shows in grey and is left to the outer-rim switch above
-# (allowing up to 2.5 x found circles at ~2.2 x the far plate on the 45-degree yfgd_small clips,
-# where the near plate overlaps it).
+# whole track (its samples before the ratio was established too). RIM_RATIO[1]: painted and
+# lettering rings lie at 0.7-0.85 of the rim; a smaller insert (a hub insert at ~0.4) shows in
+# grey and is left to the outer-rim switch above (allowing up to 2.5 x found circles at ~2.2 x
+# the far plate on the 45-degree yfgd_small clips, where the near plate overlaps it).
 RIM_RATIO = (1.15, 1.6)
 # The rim is a circle apart from the tracked one: between the two the support falls by at least
 # RIM_DIP (a quarter of the rim points lose their edge). A plate's thickness seen a little off

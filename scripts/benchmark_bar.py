@@ -327,10 +327,11 @@ def main() -> None:
           "brightness and no edge in the grey image; on the colour gradient (per pixel the channel whose gradient is "
           "strongest) it is a clear circle about the ring's centre (`_colour_rim_ratio`, RIM_*), now reported as the "
           "plate's radius while the track keeps following the ring: tracked / marked diameter 0.77-0.81 -> "
-          "0.97-1.08 on the 4 marked clips, mean concentric speeds 0.51-0.56 -> 0.40-0.43 m/s. No other clip changed (shares, positions "
-          "and the other speeds identical). Told apart from the plate's own thickness seen off its axis (a second "
-          "edge hugging the rim) and from other circles: the rim must be a circle apart (the support dips by "
-          "RIM_DIP between the two), 1.15-1.6 x the ring, at one ratio on 3 of 5 detections."]
+          "0.97-1.08 on the 4 marked clips, mean concentric speeds 0.51-0.56 -> 0.40-0.43 m/s. No other clip "
+          "changed (shares, positions and the other speeds identical). Told apart from the plate's own "
+          "thickness seen off its axis (a second edge hugging the rim) and from other circles: the rim must be a "
+          "circle apart (the support dips by RIM_DIP between the two), 1.15-1.6 x the ring, at one ratio on 3 of "
+          "5 detections."]
     L += ["- Since the estimator detects in IMAGE mode (2026-11-30, two landmarkers in threads), the poses differ "
           "from VIDEO mode's on a few samples per clip, where VIDEO mode's jumped (yfgd_small good_001 samples "
           "33-34: 146-188 px off the mean of their neighbours, IMAGE mode 10-12 px; tutorial_dev bad_01 sample 25: "
