@@ -58,6 +58,28 @@ CONCENTRIC_R = 0.25
 # with where the track expects the plate, with a clear rim (>= LOCK_RIM_SUPPORT) stronger than
 # the track's own recent circles and than every circle in the band, is that rim: the track takes
 # it and its size.
+# A plate's outer rim seen only in colour: a red rim on a grey wall of the same brightness has no
+# edge in the grey image the Hough search uses, so a track on a bright inner ring (the white ring
+# of a Captain-America plate, tutorial_dev B2 and G2) never sees the rim, and its radius sets a
+# scale that is too small (0.77 of the plate's: speeds ~30% high). About the centre of each
+# detected circle, the clearest circle (rim support >= LOCK_RIM_SUPPORT on the colour gradient:
+# per pixel the channel whose gradient is strongest) between RIM_RATIO[0] and RIM_RATIO[1] times
+# the tracked circle's radius, and no larger than the largest plausible plate
+# (PLATE_RADIUS_TORSO[1]), is the plate's rim when RIM_PERSIST of the track's last RIM_WINDOW
+# detections find it at one ratio (within RIM_RATIO_TOL): the track keeps following the ring (a
+# clear, steady edge) and reports the rim's radius (ratio x the ring's) as the plate's, on the
+# whole track (its samples before the ratio was established too). RIM_RATIO[1]: painted and
+# lettering rings lie at 0.7-0.85 of the rim; a smaller insert (a hub insert at ~0.4) shows in
+# grey and is left to the outer-rim switch above (allowing up to 2.5 x found circles at ~2.2 x
+# the far plate on the 45-degree yfgd_small clips, where the near plate overlaps it).
+RIM_RATIO = (1.15, 1.6)
+# The rim is a circle apart from the tracked one: between the two the support falls by at least
+# RIM_DIP (a quarter of the rim points lose their edge). A plate's thickness seen a little off
+# its axis draws a second edge hugging the rim (1.15-1.25 r), with no such dip (on the dev clips'
+# bumper plates the dip was <= 0.08, on the painted rings' rims 0.3-0.9).
+RIM_DIP = 0.25
+RIM_RATIO_TOL = 0.05
+RIM_PERSIST, RIM_WINDOW = 3, 5
 # A plate's hub: a small circle (radius HUB_R x the plate's) centred on it, looked for on the
 # frame scaled so the plate radius is HUB_WORK_R px (see `_hub_support`).
 HUB_R = (0.06, 0.45)
@@ -242,6 +264,79 @@ def _refine_circle(gx, gy, strong, cx, cy, r, n=64) -> tuple[float, float, float
     return float(fx), float(fy), float(fr)
 
 
+def _colour_rim_ratio(frame_bgr, s: float, x: float, y: float, r: float, r_max: float,
+                      strong: float) -> float | None:
+    """The plate's outer rim about a detected circle (x, y, r: full-frame px), seen on the colour
+    gradient: the radius, as a multiple of r, of the clearest circle about (x, y) between
+    RIM_RATIO[0] and RIM_RATIO[1] x r and no larger than r_max, with rim support (as
+    `_rim_support`: share of 48 rim points, 1 px either side, with a gradient above 0.5 x strong
+    and radial) >= LOCK_RIM_SUPPORT, beyond the tail of the circle's own edge (the support
+    falling from the range's lower end) by RIM_DIP; None when there is none. Works on the frame
+    around the circle scaled by s (the Hough work scale); strong: the search window's
+    strong-gradient level (its grey gradient's 90th percentile, as for the Hough circles). Per
+    pixel the colour channel with the strongest gradient counts, so a rim that differs from its
+    background in colour but not in brightness is seen."""
+    hi = min(RIM_RATIO[1] * r, r_max)
+    if hi <= RIM_RATIO[0] * r:
+        return None
+    h, w = frame_bgr.shape[:2]
+    a = hi + 4 / s
+    x0, y0 = int(max(0, x - a)), int(max(0, y - a))
+    img = frame_bgr[y0:int(min(h, y + a + 1)), x0:int(min(w, x + a + 1))]
+    if s < 1:
+        img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    if min(img.shape[:2]) < 8:
+        return None
+    img = cv2.GaussianBlur(img, (5, 5), 1.2).astype(np.float32)
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+    m2 = gx * gx + gy * gy
+    k = np.argmax(m2, axis=2)[..., None]
+    gx, gy = np.take_along_axis(gx, k, 2)[..., 0], np.take_along_axis(gy, k, 2)[..., 0]
+    mag = np.sqrt(np.take_along_axis(m2, k, 2)[..., 0])
+    cx, cy = (x - x0) * s, (y - y0) * s
+    yy, xx = np.mgrid[0:mag.shape[0], 0:mag.shape[1]].astype(np.float32)
+    dx, dy = xx - cx, yy - cy
+    radial = np.abs(gx * dx + gy * dy) / (np.maximum(np.hypot(dx, dy), 1e-3) * np.maximum(mag, 1e-6))
+    ok = (mag > 0.5 * strong) & (radial > 0.7)
+    hh, ww = ok.shape
+    ang = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    rho = np.arange(RIM_RATIO[0] * r * s, hi * s + 1e-6, 0.5)
+    hit = np.zeros((len(rho), len(ang)), dtype=bool)
+    inside = np.zeros_like(hit)
+    for dr in (-1.0, 0.0, 1.0):
+        xs = np.round(cx + (rho[:, None] + dr) * np.cos(ang)).astype(int)
+        ys = np.round(cy + (rho[:, None] + dr) * np.sin(ang)).astype(int)
+        ins = (xs >= 0) & (xs < ww) & (ys >= 0) & (ys < hh)
+        inside |= ins
+        hit |= ins & ok[np.clip(ys, 0, hh - 1), np.clip(xs, 0, ww - 1)]
+    n_in = inside.sum(axis=1)
+    support = np.where(n_in >= len(ang) / 2, hit.sum(axis=1) / np.maximum(n_in, 1), 0.0)
+    # Skip the tail of the circle's own edge: the support falling from the range's lower end.
+    i = 0
+    while i + 1 < len(support) and support[i + 1] <= support[i]:
+        i += 1
+    if i + 1 >= len(support):
+        return None
+    best = i + int(np.argmax(support[i:]))
+    if support[best] < LOCK_RIM_SUPPORT or support[best] - support[i] < RIM_DIP:
+        return None
+    end = best   # a clear rim holds the best support over a few radii: take the middle
+    while end + 1 < len(support) and support[end + 1] >= support[best]:
+        end += 1
+    return float((rho[best] + rho[end]) / 2 / s / r)
+
+
+def _with_ratio(m: dict, ratio: float, size) -> dict:
+    """Measurement m (with "ring_r", the tracked circle's radius) reporting the plate's rim:
+    r = ring_r x ratio, "edge" when that circle reaches the border of a frame of size (w, h)."""
+    out = dict(m, r=round(m["ring_r"] * ratio, 1))
+    x, y, r = out["x"], out["y"], out["r"]
+    if size is not None and (x - r < 0 or y - r < 0 or x + r > size[0] or y + r > size[1]):
+        out["edge"] = True
+    return out
+
+
 class BarTracker(FrameAnalyzer):
     """Plate detection (Hough circles near the hands) + template tracking + Kalman smoothing.
 
@@ -266,6 +361,11 @@ class BarTracker(FrameAnalyzer):
         self._prev = None              # (frame index, (2,) position) before the last one
         self._support = 0.0
         self._rim_hist: list[float] = []   # rim support of the track's detected circles
+        self._ratio_hist: list = []        # outer rim / tracked circle per detection (None: none)
+        self._rim_ratio = None             # the track's established outer rim / tracked circle
+        self._track_id = 0                 # which track (ring) each measurement came from:
+        self._sample_track: dict = {}      # sample index -> track id
+        self._track_ratio: dict = {}       # track id -> its established rim ratio
         self._thumb = None             # previous sample's thumbnail (shot cuts)
         self._diffs: list[float] = []
         self._cuts: set[int] = set()   # frame indices where a new shot starts
@@ -308,6 +408,9 @@ class BarTracker(FrameAnalyzer):
         self._tracked_run = 0
         self._radius_hist = []
         self._rim_hist = []
+        self._ratio_hist = []
+        self._rim_ratio = None
+        self._track_id += 1
 
     def analyze(self, frame_index: int, frame_bgr: np.ndarray, person):
         self._frame_indices.append(int(frame_index))
@@ -348,12 +451,33 @@ class BarTracker(FrameAnalyzer):
                 found["cut"] = True
             self._remember(roi, s, (x0, y0), found, frame_index)
             self._tracked_run = 0
-            return found
+            ratio = _colour_rim_ratio(frame_bgr, s, found["x"], found["y"], found["r"],
+                                      PLATE_RADIUS_TORSO[1] * torso_px, self._strong)
+            self._ratio_hist = (self._ratio_hist + [ratio])[-RIM_WINDOW:]
+            return self._as_plate(found, (w, h))
         tracked = self._track(frame_bgr, frame_index, wrists)
         if tracked is not None:
             self._tracked_run += 1
             self._last, self._last_frame = tracked, frame_index
+            return self._as_plate(tracked, (w, h))
         return tracked
+
+    def _as_plate(self, m: dict, size) -> dict:
+        """The measurement as reported: with the plate's outer rim's radius when the track
+        follows an inner ring and the rim was seen in colour around it (RIM_PERSIST of the last
+        RIM_WINDOW detections at one ratio, see RIM_RATIO; the ratio then holds for the whole
+        track, the samples before it too (see `finish`): one plate, one ring); else as it is.
+        "ring_r" keeps the tracked circle's radius."""
+        found = [x for x in self._ratio_hist if x is not None]
+        if len(found) >= RIM_PERSIST:
+            ratio = float(np.median(found))
+            agree = [x for x in found if abs(x / ratio - 1) <= RIM_RATIO_TOL]
+            if len(agree) >= RIM_PERSIST:
+                self._rim_ratio = float(np.median(agree))
+                self._track_ratio[self._track_id] = self._rim_ratio
+        self._sample_track[len(self._frame_indices) - 1] = self._track_id
+        out = dict(m, ring_r=m["r"])
+        return out if self._rim_ratio is None else _with_ratio(out, self._rim_ratio, size)
 
     def _detect(self, roi, s, origin, rmin, rmax, wrists, size, frame_index, torso_px):
         """The plate among the Hough circles of the (work-scale) ROI, or None.
@@ -421,6 +545,8 @@ class BarTracker(FrameAnalyzer):
                 # (a search over every plate size would let the largest concentric circle, the
                 # lifter's outline, grow it).
                 self._radius_hist, self._rim_hist = [rr] * 3, []
+                self._ratio_hist, self._rim_ratio = [], None
+                self._track_id += 1
                 cands = [(score, x, y, rr, support, cx, cy, r)]
         if not cands:
             return None
@@ -438,7 +564,7 @@ class BarTracker(FrameAnalyzer):
             out["edge"] = True
         if rivals:
             out["rivals"] = int(rivals)
-        self._support = support
+        self._support, self._strong = support, strong
         return out
 
     def _predict(self, frame_index) -> np.ndarray:
@@ -500,6 +626,10 @@ class BarTracker(FrameAnalyzer):
     def finish(self, values: list, keypoints_xy: np.ndarray) -> list:
         frames = self._frame_indices if len(self._frame_indices) == len(values) else list(range(len(values)))
         fps = getattr(self._info, "fps", None) or 30.0
+        # A track's rim ratio, once established, holds for its samples before that too.
+        values = [_with_ratio(v, self._track_ratio[self._sample_track[k]], self._size)
+                  if isinstance(v, dict) and "ring_r" in v and self._sample_track.get(k) in self._track_ratio
+                  else v for k, v in enumerate(values)]
         out = smooth_track(values, frames, cuts=self._cuts)
         out = drop_uncoupled_tracks(out, keypoints_xy, frames, fps)
         return drop_plateless_tracks(out, values)

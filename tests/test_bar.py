@@ -428,3 +428,51 @@ def test_wrists_behind_the_plate_do_not_break_its_track(tmp_path):
         k = int(np.flatnonzero(seq.frame_index == int(m["frame"]))[0])
         err = np.hypot(xy[k, 0] - float(m["x_px"]), xy[k, 1] - float(m["y_px"])) / float(m["plate_diameter_px"])
         assert err <= 0.1, (m["frame"], err)   # NaN (no position) fails too
+
+
+def test_colour_rim_ratio_sees_a_rim_only_colour_shows():
+    # A painted plate: a red rim (grey level ~81) on a grey wall of the same brightness, a white
+    # ring inside it (what the grey Hough search locks onto). The rim has no edge in grey; on
+    # the colour gradient it is found at its radius (52 / 40 = 1.3 x the ring's); the same picture
+    # in grey has none, and a plain disc with nothing around it has none either.
+    from deadlift_utils.bar import _colour_rim_ratio
+
+    img = np.full((240, 240, 3), 81, np.uint8)
+    cv2.circle(img, (120, 120), 52, (30, 30, 200), -1, cv2.LINE_AA)     # red rim, same grey level
+    cv2.circle(img, (120, 120), 40, (235, 235, 235), -1, cv2.LINE_AA)   # white ring
+    cv2.circle(img, (120, 120), 30, (30, 30, 200), -1, cv2.LINE_AA)
+    grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+    def strong(im):
+        g = cv2.GaussianBlur(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), (5, 5), 1.2)
+        mag = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))
+        return max(float(np.percentile(mag, 90)), 8.0)
+
+    ratio = _colour_rim_ratio(img, 1.0, 120.0, 120.0, 40.0, 100.0, strong(img))
+    assert ratio is not None and abs(ratio - 1.3) < 0.05, ratio
+    assert _colour_rim_ratio(grey, 1.0, 120.0, 120.0, 40.0, 100.0, strong(grey)) is None
+    plain = np.full((240, 240, 3), 81, np.uint8)
+    cv2.circle(plain, (120, 120), 40, (235, 235, 235), -1, cv2.LINE_AA)
+    assert _colour_rim_ratio(plain, 1.0, 120.0, 120.0, 40.0, 100.0, strong(plain)) is None
+
+
+@pytest.mark.parametrize("clip", ["tutorial_dev/bad/bad_03", "tutorial_dev/good/good_05",
+                                  "yfgd_small/good/good_001", "yfgd_small/good/good_004"])
+def test_plate_size_is_the_outer_rim(tmp_path, clip):
+    # The plate's diameter sets the cm and m/s scale. On the Captain-America plates (tutorial_dev
+    # B2, G2) the track follows the white ring, whose diameter is 0.77-0.81 of the plate's (the
+    # red rim on a grey wall has no edge in grey): speeds came out ~30% high. The rim seen on the
+    # colour gradient gives the plate's size; bumper plates (yfgd_small), tracked on their rim,
+    # keep theirs. Tracked / hand-marked diameter over the marked frames.
+    seq = _extract(clip + ".mp4", tmp_path)
+    xy, r, _ = bar_positions(seq)
+    with open(MARKS) as f:
+        marks = [m for m in csv.DictReader(line for line in f if not line.startswith("#")) if m["video"] == clip]
+    assert len(marks) >= 7
+    sizes = []
+    for m in marks:
+        k = int(np.flatnonzero(seq.frame_index == int(m["frame"]))[0])
+        sizes.append(2 * r[k] / float(m["plate_diameter_px"]))   # NaN (no position) fails below
+    sizes = np.array(sizes)
+    assert 0.9 <= np.median(sizes) <= 1.1, np.round(sizes, 2)
+    assert np.mean(np.abs(sizes - 1) <= 0.15) >= 0.75, np.round(sizes, 2)
