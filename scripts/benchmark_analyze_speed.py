@@ -168,6 +168,7 @@ def main(argv=None) -> int:
                     print(f"run {r + 1}: {clip.name} [{name}]: {wall:.2f} s wall, {cpu:.1f} s CPU, "
                           f"peak RSS {rss:.0f} MiB", flush=True)
         stages = stage_cpu(clips[0], args.stride) if args.stages else []
+        first_duration = probe_video(clips[0]).duration_s
         rows = []
         for clip in clips:
             info = probe_video(clip)
@@ -215,7 +216,7 @@ def main(argv=None) -> int:
     ]
     if stages:
         n = stages[-1][1]
-        dur = probe_video(clips[0]).duration_s
+        dur = first_duration
         per = dict(stages[:-1])
         pose_decode = (per[stages[0][0]] + per["pose model with the segmentation mask"]) * n / 1000
         md += [
