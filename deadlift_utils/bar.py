@@ -453,7 +453,7 @@ class BarTracker(FrameAnalyzer):
             self._tracked_run = 0
             ratio = _colour_rim_ratio(frame_bgr, s, found["x"], found["y"], found["r"],
                                       PLATE_RADIUS_TORSO[1] * torso_px, self._strong)
-            self._ratio_hist = (self._ratio_hist + [ratio])[-RIM_WINDOW:]
+            self._note_ratio(ratio)
             return self._as_plate(found, (w, h))
         tracked = self._track(frame_bgr, frame_index, wrists)
         if tracked is not None:
@@ -462,12 +462,12 @@ class BarTracker(FrameAnalyzer):
             return self._as_plate(tracked, (w, h))
         return tracked
 
-    def _as_plate(self, m: dict, size) -> dict:
-        """The measurement as reported: with the plate's outer rim's radius when the track
-        follows an inner ring and the rim was seen in colour around it (RIM_PERSIST of the last
-        RIM_WINDOW detections at one ratio, see RIM_RATIO; the ratio then holds for the whole
-        track, the samples before it too (see `finish`): one plate, one ring); else as it is.
-        "ring_r" keeps the tracked circle's radius."""
+    def _note_ratio(self, ratio: float | None) -> None:
+        """A detection's outer rim / tracked circle (None: no rim seen). The track's ratio is
+        established once RIM_PERSIST of its last RIM_WINDOW detections agree (see RIM_RATIO);
+        it then holds for the whole track, the samples before it too (see `finish`): one
+        plate, one ring."""
+        self._ratio_hist = (self._ratio_hist + [ratio])[-RIM_WINDOW:]
         found = [x for x in self._ratio_hist if x is not None]
         if len(found) >= RIM_PERSIST:
             ratio = float(np.median(found))
@@ -475,6 +475,11 @@ class BarTracker(FrameAnalyzer):
             if len(agree) >= RIM_PERSIST:
                 self._rim_ratio = float(np.median(agree))
                 self._track_ratio[self._track_id] = self._rim_ratio
+
+    def _as_plate(self, m: dict, size) -> dict:
+        """The measurement as reported: with the plate's outer rim's radius when the track
+        follows an inner ring and its ratio is established (`_note_ratio`); else as it is.
+        "ring_r" keeps the tracked circle's radius."""
         self._sample_track[len(self._frame_indices) - 1] = self._track_id
         out = dict(m, ring_r=m["r"])
         return out if self._rim_ratio is None else _with_ratio(out, self._rim_ratio, size)
