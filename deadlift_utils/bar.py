@@ -862,9 +862,13 @@ def split_by_hand_offset(values: list, keypoints_xy: np.ndarray, idx: list[int])
         dw, dp = wy[k] - wy[k - 1], py[k] - py[k - 1]
         if abs(dw) > COUPLE_INLIER_R * r and abs(dw) > 2 * abs(dp) and np.isfinite(off[k - 1]):
             before, off[k] = off[k - 1], np.nan
+    at = {i: k for k, i in enumerate(idx)}
     pieces, cur, cur_off, run = [], [], [], []
     for k, i in enumerate(idx):
         o = off[k]
+        if not np.isfinite(o) and run:
+            run.append(i)   # between samples that left the piece: goes where they go
+            continue
         if not np.isfinite(o) or len(cur_off) < COUPLE_SPLIT_RUN:
             cur.append(i)
             if np.isfinite(o):
@@ -876,10 +880,10 @@ def split_by_hand_offset(values: list, keypoints_xy: np.ndarray, idx: list[int])
             run = []
             continue
         run.append(i)
-        if len(run) >= COUPLE_SPLIT_RUN:
+        if sum(np.isfinite(off[at[j]]) for j in run) >= COUPLE_SPLIT_RUN:
             pieces.append(cur)
             cur, run = list(run), []
-            cur_off = [off[idx.index(j)] for j in cur if np.isfinite(off[idx.index(j)])]
+            cur_off = [off[at[j]] for j in cur if np.isfinite(off[at[j]])]
     cur += run
     if cur:
         pieces.append(cur)

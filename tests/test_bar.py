@@ -348,6 +348,27 @@ def test_a_wrist_glitch_does_not_split_a_plate_track():
     assert all(v.get("x") is not None for v in out)
 
 
+def test_pieces_of_a_track_never_interleave():
+    # The tracker slides from the plate to the hips; one sample in the slide has no wrists.
+    # Pieces used to interleave there (the wristless sample joined the old piece after the new
+    # one had begun: tutorial_dev bad_01 had pieces of samples 9-19 and 15-25). Each piece is
+    # now a run of consecutive samples, and together they are the track, in order.
+    from deadlift_utils.bar import split_by_hand_offset
+
+    wy = np.concatenate([np.linspace(300, 160, 20), np.full(20, 160.0)])
+    plate = [{"x": 203.0, "y": float(y + 8), "r": 40.0, "source": "detected"} for y in wy[:20]]
+    hips = [{"x": 150.0, "y": 60.0, "r": 40.0, "source": "detected"} for _ in range(20)]
+    seen = wy.copy()
+    seen[21] = np.nan                        # no wrists on the second sample of the slide
+    kps = _hands(seen)
+    idx = list(range(40))
+    pieces = split_by_hand_offset(plate + hips, kps, idx)
+    assert len(pieces) == 2
+    assert [i for p in pieces for i in p] == idx
+    assert all(p == list(range(p[0], p[-1] + 1)) for p in pieces)
+    assert pieces[1][0] == 20
+
+
 def test_hub_support_and_plateless_tracks_are_dropped():
     # A plate has a hub (concentric rings at its centre); a disc-sized circle of the lifter's
     # outline or the floor has nothing there. Tracks whose circles lack rim + hub are dropped.
