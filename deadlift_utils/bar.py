@@ -1034,6 +1034,16 @@ def _concentric(y: np.ndarray, t: np.ndarray, a: int, b: int, tol_px: float) -> 
     return int(lift), int(lock)
 
 
+def _lockout_seen(y: np.ndarray, seen: np.ndarray, lock: int, last: int, end: int, tol_px: float) -> bool:
+    """Whether the bar's highest point in samples ..last (its lockout sample `lock`, from
+    `_concentric`) is the rep's real top: the bar is seen again after it, within the rep (..end),
+    and no higher than tol_px above it. A track that breaks off while the bar rises (the
+    plate lost mid-pull) would otherwise give a short pull and a wrong speed."""
+    top = lock + int(np.argmin(np.where(seen[lock:last + 1], y[lock:last + 1], np.inf)))
+    after = np.flatnonzero(seen[top + 1:end + 1])
+    return after.size > 0 and y[top + 1 + after[0]] >= y[top] - tol_px
+
+
 def bar_summary(seq, reps, view: str | None = None) -> dict:
     """The report's "bar" section for a PoseSequence with a bar track and its reps.
 
@@ -1133,6 +1143,11 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         if conc is None:
             continue
         a, b = conc
+        if not _lockout_seen(xy[:, 1], seen, b, min(rep.top_end, T - 1), min(rep.end, T - 1),
+                             REST_TOL_DIAM * 2 * r_med):
+            notes.append(f"rep {row['rep']}: the bar's track breaks off before lockout (the plate "
+                         "was lost while it may still have been rising): no bar speed or distances for it")
+            continue
         seg = np.arange(a, b + 1)
         ok = seg[np.isfinite(xy[seg, 0])]
         if ok.size < 3 or t[b] <= t[a]:

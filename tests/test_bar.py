@@ -140,6 +140,39 @@ def test_speed_estimator_on_exact_positions():
     assert rep["peak_speed"] == pytest.approx(true_peak / px_per_m, rel=0.03)
 
 
+def _exact_seq(centres, keep=None):
+    """A PoseSequence whose bar track is the true centres (kept where `keep`), hands on the bar."""
+    n = len(centres)
+    vals = [{"x": float(x), "y": float(y), "r": float(R), "source": "detected"} if keep is None or keep[k]
+            else None for k, (x, y) in enumerate(centres)]
+    kps = np.array([_person(c).keypoints[:, :2] for c in centres])
+    return PoseSequence(keypoints_xy=kps, confidence=np.full(kps.shape[:2], 0.9), frame_index=np.arange(n),
+                        time_s=np.arange(n) / FPS, fps=FPS, width=W, height=H, frame_stride=1,
+                        frame_extras={"bar": smooth_track(vals, np.arange(n))})
+
+
+def test_no_speed_when_the_track_breaks_off_before_lockout():
+    # The plate is lost halfway up the pull and found again near the top (a longer gap than the
+    # smoother bridges), and the pose puts the rep's lockout inside that gap (yfgd_small bad_006,
+    # bad_007): the highest point seen before the gap is not the lockout, and a speed over that
+    # half pull would be wrong. No figures for the rep, and a note saying why.
+    n = 60
+    centres, _, _ = _path(n)
+    keep = np.ones(n, dtype=bool)
+    keep[30:42] = False                      # 0.4 s unseen mid-pull
+    rep = Rep(index=1, start=0, pull_start=15, top_start=36, top_end=40, end=n - 1)
+    seq = _exact_seq(centres, keep)
+    assert not np.isfinite(bar_positions(seq)[0][33:39, 0]).any()   # the gap stays a gap
+    summary = bar_summary(seq, [rep], view="side")
+    assert summary["reps"][0]["mean_speed"] is None
+    assert any("breaks off before lockout" in s for s in summary["notes"])
+    # The same track with the gap after lockout (the bar at rest at the top): measured.
+    keep = np.ones(n, dtype=bool)
+    keep[50:58] = False
+    summary = bar_summary(_exact_seq(centres, keep), [_rep(n)], view="side")
+    assert summary["reps"][0]["mean_speed"] is not None
+
+
 def test_plate_leaving_frame_gives_a_note_not_a_crash(tmp_path):
     n = 45
     centres = np.stack([np.linspace(300, W + 3 * R, n), np.full(n, 250.0)], axis=1)
