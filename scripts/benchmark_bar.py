@@ -299,6 +299,19 @@ def main() -> None:
           "", "## Side clips under 90% (diagnosed from the frames)", ""]
     L += [f"- {c} ({share:.0%}): {MISSES.get(c, 'not diagnosed yet.')}"
           for c, v, _, share, *_ in rows if v == "side" and share < 0.9]
+    L += ["## Figures known to be wrong (diagnosed from the frames, not fixed)", "",
+          "- yfgd_small bad_004 and bad_005 (side, a close camera): the near plate (red, ~0.8 torso lengths in "
+          "radius) is above the size band at the start, so the track takes the far plate (blue, seen beside it) and, "
+          "mid-pull, jumps ~250 px to the near plate's white inner ring. Their 'max from start' (48 and 46 cm) and "
+          "sway are that jump, and the speeds mix two plates' scales. Tried on 2026-11-30, not kept: splitting the "
+          "path wherever it moves faster than a bar can (15 plate radii a second), and refusing a rep's figures when "
+          "its pull spans such a jump. It made bad_004/005 honest (no figures) but changed which pieces pass the "
+          "hand checks elsewhere: on tutorial_dev good_07 a circle on the lifter's body became a kept 'path' "
+          "(0% -> 50%). A fix needs the near plate found at the start (a size band that allows close cameras).",
+          "- yfgd_small bad_006 and bad_007 (45-degree): the track breaks off while the bar rises, and the pose's "
+          "lockout ends inside that gap, so the rep's figures used to come from half a pull (0.55 and 0.41 m/s). "
+          "Since 2026-11-30 such a rep gets no figures and a note ('breaks off before lockout').", "",
+          "## Earlier changes", ""]
     L += ["- yfgd_small bad_009 (33% before) and bad_008 (a 45-degree clip) had locked onto the plate's lettering "
           "ring (~0.8 of the rim's radius) at the start, so the rim failed the +-20% size check against the track. "
           "A clear circle above the track's size band, concentric with where the track expects the plate "
