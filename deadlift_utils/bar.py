@@ -151,6 +151,14 @@ COUPLE_STILL_SD = 0.25
 COUPLE_SPLIT_RUN = 3
 # The bar is "at rest" within this share of the plate diameter of its lowest / highest level.
 REST_TOL_DIAM = 0.03
+# A loaded bar moves sideways only a few centimetres in a deadlift (it starts over mid-foot and
+# the arms hang straight; a bad drift is ~10-15 cm): a tracked path that moves more than
+# MAX_DRIFT_R plate radii (22.5 cm for a 45 cm plate) sideways between lift-off and lockout is
+# not the bar. On the shared clips the rep figures above it were all tracks diagnosed wrong from
+# the frames (yfgd_small bad_003 1.2 r: the man behind the lifter; bad_004 / bad_005 2.1 / 2.0 r:
+# the far plate, then the near plate's ring; tutorial_dev good_01 1.5 r: the orbiting camera);
+# the largest elsewhere was 0.78 r (yfgd_small bad_007, a real drift).
+MAX_DRIFT_R = 1.0
 # Peak bar speed: displacement over this long a window (s).
 PEAK_WINDOW_S = 0.2
 # Share of pull frames with a bar position below which the bar is not used for the rules.
@@ -1151,6 +1159,12 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         seg = np.arange(a, b + 1)
         ok = seg[np.isfinite(xy[seg, 0])]
         if ok.size < 3 or t[b] <= t[a]:
+            continue
+        reach = float(np.max(np.abs(xy[ok, 0] - xy[ok[0], 0])))
+        if reach > MAX_DRIFT_R * r_med:
+            notes.append(f"rep {row['rep']}: the tracked bar moves {reach / r_med:.1f} plate radii sideways during "
+                         "the pull, more than a loaded deadlift allows (the track likely went from the plate to "
+                         "another object, or the camera moved): no bar speed or distances for it")
             continue
         p = xy[ok] / unit_px
         tt = t[ok]

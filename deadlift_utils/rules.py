@@ -79,6 +79,7 @@ class Signals:
     plate_forward: np.ndarray = None  # the tracked plate centre (the bar) along the facing
                                       # direction, torso lengths, from the image's left edge (only
                                       # differences mean anything); NaN where not tracked (or None)
+    plate_r: float = None            # the tracked plate's median radius, torso lengths (or None)
 
 
 def _pair_angle(P, a, b, c, chain: str = "both"):
@@ -207,13 +208,15 @@ def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = No
         wrist_x = np.nanmean(kp[:, [KP["r_wrist"], KP["l_wrist"]], 0], axis=1)
         ankle_x = np.nanmean(kp[:, [KP["r_ankle"], KP["l_ankle"]], 0], axis=1)
         bar = (wrist_x - ankle_x) * facing / scale
-    plate = None
+    plate = plate_r = None
     if "bar" in (getattr(seq, "frame_extras", None) or {}) and np.isfinite(scale) and scale > 0:
         from .bar import bar_positions
 
-        plate_x = bar_positions(seq)[0][:, 0]
+        plate_xy, plate_rad, _ = bar_positions(seq)
+        plate_x = plate_xy[:, 0]
         if np.isfinite(plate_x).any():
             plate = np.where(trusted, plate_x * facing / scale, np.nan)
+            plate_r = float(np.nanmedian(plate_rad)) / scale
     spine = np.full(T, np.nan)
     spine_vals = (getattr(seq, "frame_extras", None) or {}).get("spine")
     if spine_vals:
@@ -230,7 +233,7 @@ def compute_signals(seq, use_world: bool = True, trusted: np.ndarray | None = No
         hip, hip2d, knee, knee2d, elbow, elbow2d, incline, torso_vs_thigh, head, head_signed, hh, sh,
         hip_c[:, 1] - sh_c[:, 1], knee_c[:, 1] - hip_c[:, 1], ankle_c[:, 1] - wrist_c[:, 1],
         ankle_c[:, 1] - knee_c[:, 1], grip, kneer, stance, bar, spine, facing, scale,
-        trusted=trusted, chain=chain, plate_forward=plate)
+        trusted=trusted, chain=chain, plate_forward=plate, plate_r=plate_r)
 
 
 # ----------------------------------------------------------------------------- rules
@@ -438,8 +441,9 @@ def metric_bar_drift_plate(sig: Signals, rep):
     camera than the feet), and at lift-off the plate hides the ankles in a side view. None when
     the plate was not tracked at lift-off (in none of the pull's first BAR_START_SAMPLES samples)
     or in fewer than bar.MIN_TRACKED_SHARE of the pull's samples (the share below which the
-    report gives the rep no bar figures either)."""
-    from .bar import MIN_TRACKED_SHARE
+    report gives the rep no bar figures either), and when the path moves sideways more than
+    bar.MAX_DRIFT_R plate radii (not the bar: the report withholds that rep's figures too)."""
+    from .bar import MAX_DRIFT_R, MIN_TRACKED_SHARE
 
     if sig.plate_forward is None:
         return None
@@ -447,6 +451,9 @@ def metric_bar_drift_plate(sig: Signals, rep):
     x = sig.plate_forward[sl]
     if not np.isfinite(x[:BAR_START_SAMPLES]).any():
         return None
+    start = x[np.isfinite(x)][0]
+    if sig.plate_r and np.nanmax(np.abs(x - start)) > MAX_DRIFT_R * sig.plate_r:
+        return None   # more sideways travel than a loaded bar has: not the bar (see bar.MAX_DRIFT_R)
     # Forward of the closest-in point so far: pulling the bar in to the shins after lift-off is
     # the technique, not a drift, and must not set the reference.
     closest = np.fmin.accumulate(np.where(np.isfinite(x), x, np.inf))

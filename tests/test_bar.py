@@ -173,6 +173,20 @@ def test_no_speed_when_the_track_breaks_off_before_lockout():
     assert summary["reps"][0]["mean_speed"] is not None
 
 
+def test_no_figures_when_the_path_moves_sideways_more_than_a_bar_can():
+    # A path that jumps 2 plate radii sideways halfway up the pull (yfgd_small bad_004/005: the far
+    # plate, then the near plate's ring) is not a bar path: no speed or distances, and a note.
+    # The same path without the jump is measured.
+    n = 60
+    centres, _, _ = _path(n)
+    jumped = centres.copy()
+    jumped[30:, 0] += 2 * R
+    summary = bar_summary(_exact_seq(jumped), [_rep(n)], view="side")
+    assert summary["reps"][0]["mean_speed"] is None and summary["reps"][0]["max_from_start"] is None
+    assert any("sideways" in s for s in summary["notes"])
+    assert bar_summary(_exact_seq(centres), [_rep(n)], view="side")["reps"][0]["max_from_start"] is not None
+
+
 def test_plate_leaving_frame_gives_a_note_not_a_crash(tmp_path):
     n = 45
     centres = np.stack([np.linspace(300, W + 3 * R, n), np.full(n, 250.0)], axis=1)

@@ -2,6 +2,7 @@
 views, openpose_sequences front/middle)."""
 from __future__ import annotations
 
+import copy
 import csv
 
 import numpy as np
@@ -166,8 +167,6 @@ def test_signals_use_world_keypoints_when_present():
 
 def _forced(norms: dict, name: str, threshold: float) -> dict:
     """A copy of the norms whose `name` norm flags everything above `threshold`."""
-    import copy
-
     out = copy.deepcopy(norms)
     for n in out["rules"][name].values():
         n["threshold"] = threshold
@@ -233,6 +232,17 @@ def test_bar_drift_reports_the_bar_beside_the_wrists_and_can_judge_it(tmp_path, 
     assert res["values"]["bar_drift"] != pytest.approx(travel, abs=1e-3)   # the hands are not the plate
     ev = next(e["evidence"] for e in res["errors"] if e["name"] == "bar_drift")
     assert ev["source"] == "wrists" and ev["bar_value"] == pytest.approx(travel, abs=1e-3)
+
+    # The same pose with the plate jumping 2 radii sideways mid-pull (a track that went to another
+    # object, as on yfgd_small bad_004): not a bar path, so the bar's value is not measured.
+    vals = [dict(v) if isinstance(v, dict) else v for v in seq.frame_extras["bar"]]
+    for v in vals[(rep.pull_start + rep.top_start) // 2:]:
+        if isinstance(v, dict) and v.get("x") is not None:
+            v["x"] += 2 * v["r"]
+    jumped = copy.copy(seq)
+    jumped.frame_extras = dict(seq.frame_extras, bar=vals)
+    res = judge_form(jumped, "side", norms=norms)["rules"]["per_rep"][0]
+    assert res["values"].get("bar_drift_bar") is None
     assert res["measurements"]["bar_drift"] == pytest.approx(res["values"]["bar_drift"], abs=1e-3)
 
     bare = PoseSequence(keypoints_xy=seq.keypoints_xy, confidence=seq.confidence, frame_index=seq.frame_index,
