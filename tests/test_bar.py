@@ -187,6 +187,18 @@ def test_no_figures_when_the_path_moves_sideways_more_than_a_bar_can():
     assert bar_summary(_exact_seq(centres), [_rep(n)], view="side")["reps"][0]["max_from_start"] is not None
 
 
+def test_no_speed_when_the_track_starts_after_lift_off():
+    # The plate is found only once the bar is already rising (tutorial_dev bad_01): the pull's
+    # start is not seen, so its duration and speed are not known.
+    n = 60
+    centres, _, _ = _path(n)
+    keep = np.ones(n, dtype=bool)
+    keep[:25] = False                        # the pull starts at sample 15
+    summary = bar_summary(_exact_seq(centres, keep), [_rep(n)], view="side")
+    assert summary["reps"][0]["mean_speed"] is None
+    assert any("starts after lift-off" in s for s in summary["notes"])
+
+
 def test_plate_leaving_frame_gives_a_note_not_a_crash(tmp_path):
     n = 45
     centres = np.stack([np.linspace(300, W + 3 * R, n), np.full(n, 250.0)], axis=1)
@@ -414,6 +426,30 @@ def test_pieces_of_a_track_never_interleave():
     assert [i for p in pieces for i in p] == idx
     assert all(p == list(range(p[0], p[-1] + 1)) for p in pieces)
     assert pieces[1][0] == 20
+
+
+def test_a_clear_plate_is_kept_when_the_pose_loses_the_hands():
+    # tutorial_dev bad_01: behind the plate the pose loses the lifter, the wrist keypoints stay
+    # put while the plate rises 3 radii. With a clear rim and hub on its circles the piece is the
+    # plate and is kept; the same path with weak circles (a kettlebell clip's outline) is not.
+    from deadlift_utils.bar import drop_uncoupled_tracks
+
+    n = 12                                   # 0.7 s at stride 2: too short for the still-hands check
+    py = np.linspace(300, 180, n)
+    seen = np.full(n, np.nan)
+    seen[::3] = 310.0                        # wrists lost, or found stuck below the plate
+    kps = _hands(seen)
+    path = [{"x": 203.0, "y": float(y), "r": 40.0, "source": "detected"} for y in py]
+
+    def raw(rim, hub):
+        return [dict(v, rim=rim, hub=hub) for v in path]
+
+    frames = np.arange(n) * 2
+    kept = drop_uncoupled_tracks([dict(v) for v in path], kps, frames, 30.0, raw=raw(0.8, 0.9))
+    assert all(v.get("x") is not None for v in kept)
+    weak = drop_uncoupled_tracks([dict(v) for v in path], kps, frames, 30.0, raw=raw(0.5, 0.4))
+    assert all(v.get("dropped") for v in weak)
+    assert all(v.get("dropped") for v in drop_uncoupled_tracks([dict(v) for v in path], kps, frames, 30.0))
 
 
 def test_hub_support_and_plateless_tracks_are_dropped():
