@@ -14,7 +14,8 @@ or {"x", "y": plate centre (px, full-size frame), "r": plate radius (px), "sourc
 "smoothed" (no measurement: a short gap bridged by the smoother), "edge": true when the
 plate reaches the frame border (only when true), "rivals": number of other plate-sized circles
 seen near the hands (only when > 0)}, or {"dropped": reason} where a track was found but
-did not move with the hands like a barbell plate (see `drop_uncoupled_tracks`; no position).
+did not move with the hands like a barbell plate (see `drop_uncoupled_tracks`; no position) or
+was the other piece of a track that jumped from one plate to another (`drop_plate_switches`).
 
 Analysis helpers (called by analyze): `bar_summary`, `bar_positions`, `BarTrail`, `draw_bar_path`,
 `plot_bar_speed`. Units: centimetres and m/s when the scale is known (a standard plate is
@@ -160,6 +161,23 @@ LOST_HANDS_EVIDENCE = 1.3
 LOST_HANDS_TRAVEL_R = 1.0
 # A track is split where this many samples in a row leave its offset from the hands.
 COUPLE_SPLIT_RUN = 3
+# A track that switches plates: on the close, low camera of yfgd_small bad_004-007 both plates
+# are seen side by side (the far plate, r ~140-150 px, and the near plate's white inner ring,
+# r ~120-125 px, within RADIUS_TOL of each other); when the near plate hides the far one the
+# track jumps to the other (bad_004, bad_005, bad_007 at lift-off to lockout, bad_006 when
+# lowering) and the smoother joined the two into one path (bad_004's 48 cm 'max from start'
+# was that jump). Such a switch: two detections within MAX_GAP_FRAMES of each other more than
+# SWITCH_JUMP_R plate radii apart, each side steady (its SWITCH_RUN detections within
+# SWITCH_STEADY_R radii of the detection next to the jump). Over the 42 clips' raw detections
+# inside kept tracks the switches were 1.99-3.04 r jumps with sides steady to <= 0.77 r (the
+# four clips above, nowhere else); other jumps there are single wrong circles or jitter whose
+# sides move by 1.02-2.66 r (bad_002, bad_003, tutorial_dev good_01, yfgd good_010) or jumps of
+# <= 1.19 r (bad_001). The track is cut there and only the piece with the most detections is
+# kept (`drop_plate_switches`): one path on one plate; after the track-level hand and plate
+# checks, so no other verdict changes.
+SWITCH_JUMP_R = 1.5
+SWITCH_STEADY_R = 1.0
+SWITCH_RUN = 3
 # The bar is "at rest" within this share of the plate diameter of its lowest / highest level.
 REST_TOL_DIAM = 0.03
 # A loaded bar moves sideways only a few centimetres in a deadlift (it starts over mid-foot and
@@ -656,7 +674,8 @@ class BarTracker(FrameAnalyzer):
                   else v for k, v in enumerate(values)]
         out = smooth_track(values, frames, cuts=self._cuts)
         out = drop_uncoupled_tracks(out, keypoints_xy, frames, fps, raw=values)
-        return drop_plateless_tracks(out, values)
+        out = drop_plateless_tracks(out, values)
+        return drop_plate_switches(out, values, frames, self._cuts)
 
 
 def _rts_segment(t: np.ndarray, z: np.ndarray, sig: np.ndarray, q: float) -> np.ndarray:
@@ -975,6 +994,49 @@ def drop_plateless_tracks(values: list, raw: list) -> list:
             continue
         for i in idx:
             out[i] = {"dropped": why}
+    return out
+
+
+def drop_plate_switches(values: list, raw: list, frame_index, cuts=()) -> list:
+    """Cut every kept track (run of positions in `values`) where its raw detections switch
+    from one plate to another (see SWITCH_JUMP_R) and keep only the piece with the most
+    detections: the others become {"dropped": reason}, and the kept piece is smoothed again
+    without them (the smoother had joined the two plates into one path)."""
+    t = np.asarray(frame_index, dtype=float)
+    drop = {}
+    for idx in _tracks(values):
+        det = [i for i in idx if isinstance(raw[i], dict) and raw[i].get("source") == "detected"]
+        at = []
+        for j in range(SWITCH_RUN, len(det) - SWITCH_RUN + 1):
+            p, k = det[j - 1], det[j]
+            a, b = raw[p], raw[k]
+            r = min(a["r"], b["r"])
+            if t[k] - t[p] > MAX_GAP_FRAMES or math.hypot(a["x"] - b["x"], a["y"] - b["y"]) < SWITCH_JUMP_R * r:
+                continue
+            steady = all(math.hypot(raw[i]["x"] - c["x"], raw[i]["y"] - c["y"]) <= SWITCH_STEADY_R * r
+                         for side, c in ((det[j - SWITCH_RUN:j], a), (det[j:j + SWITCH_RUN], b)) for i in side)
+            if steady:
+                at.append(k)
+        if not at:
+            continue
+        bounds = [idx[0]] + at + [idx[-1] + 1]
+        pieces = [[i for i in idx if lo <= i < hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+        keep = max(pieces, key=lambda pc: sum(1 for i in pc if i in det))
+        for pc in pieces:
+            if pc is not keep:
+                for i in pc:
+                    drop[i] = (f"the track jumped from one plate-sized circle to another (sample {at[0]}), "
+                               "another plate: only the longer piece is kept")
+    if not drop:
+        return values
+    again = smooth_track([None if i in drop else v for i, v in enumerate(raw)], frame_index, cuts=cuts)
+    out = list(values)
+    kept = {i for idx in _tracks(values) for i in idx} - set(drop)
+    for i in range(len(out)):
+        if i in drop:
+            out[i] = {"dropped": drop[i]}
+        elif i in kept and any(i in idx for idx in _tracks(values) if set(idx) & set(drop)):
+            out[i] = again[i]
     return out
 
 

@@ -580,3 +580,23 @@ def test_plate_size_is_the_outer_rim(tmp_path, clip):
     sizes = np.array(sizes)
     assert 0.9 <= np.median(sizes) <= 1.1, np.round(sizes, 2)
     assert np.mean(np.abs(sizes - 1) <= 0.15) >= 0.75, np.round(sizes, 2)
+
+
+def test_plate_switch_inside_a_track_is_cut():
+    """A track whose detections jump to another plate (steady on both sides: yfgd_small bad_004's
+    far plate -> near plate's ring) keeps only its longer piece; a lone wrong circle is no switch."""
+    from deadlift_utils.bar import drop_plate_switches, smooth_track
+
+    frames = list(range(0, 40, 2))
+    raw = [{"x": 100.0, "y": 300.0 - 3 * k, "r": 20.0, "source": "detected", "rim": 0.6, "hub": 0.6}
+           for k in range(14)]
+    raw += [{"x": 160.0, "y": 250.0 - 3 * k, "r": 18.0, "source": "detected", "rim": 0.9, "hub": 0.7}
+            for k in range(6)]
+    out = drop_plate_switches(smooth_track(raw, frames), raw, frames)
+    assert all("x" in v for v in out[:14])
+    assert all("dropped" in v for v in out[14:])
+    assert max(abs(v["x"] - 100.0) for v in out[:14]) < 2.0   # smoothed again without the other plate
+    lone = [dict(v) for v in raw[:14]] + [dict(raw[0], y=250.0)]
+    lone[7] = dict(lone[7], x=160.0)
+    kept = smooth_track(lone, frames[:15])
+    assert drop_plate_switches(kept, lone, frames[:15]) == kept
