@@ -299,18 +299,29 @@ def main() -> None:
           "", "## Side clips under 90% (diagnosed from the frames)", ""]
     L += [f"- {c} ({share:.0%}): {MISSES.get(c, 'not diagnosed yet.')}"
           for c, v, _, share, *_ in rows if v == "side" and share < 0.9]
-    L += ["## Figures known to be wrong (diagnosed from the frames, not fixed)", "",
-          "- yfgd_small bad_004 and bad_005 (side, a close camera): the near plate (red, ~0.8 torso lengths in "
-          "radius) is above the size band at the start, so the track takes the far plate (blue, seen beside it) and, "
-          "mid-pull, jumps ~250 px to the near plate's white inner ring. Their 'max from start' (48 and 46 cm) and "
-          "sway are that jump, and the speeds mix two plates' scales. Tried on 2026-11-30, not kept: splitting the "
-          "path wherever it moves faster than a bar can (15 plate radii a second), and refusing a rep's figures when "
-          "its pull spans such a jump. It made bad_004/005 honest (no figures) but changed which pieces pass the "
-          "hand checks elsewhere: on tutorial_dev good_07 a circle on the lifter's body became a kept 'path' "
-          "(0% -> 50%). A fix needs the near plate found at the start (a size band that allows close cameras).",
-          "- yfgd_small bad_006 and bad_007 (45-degree): the track breaks off while the bar rises, and the pose's "
-          "lockout ends inside that gap, so the rep's figures used to come from half a pull (0.55 and 0.41 m/s). "
-          "Since 2026-11-30 such a rep gets no figures and a note ('breaks off before lockout').", "",
+    L += ["## Reps without bar figures, and why (2026-11-30)", "",
+          "A rep gets no speed or distances, with a note in the report, when its numbers could not be the bar's. "
+          "Every such rep on the shared clips is a track diagnosed wrong or partial from the frames:", "",
+          "- yfgd_small bad_004 and bad_005 (side, a close low camera): the near plate (red) is cut by the frame's "
+          "bottom at the start and its white ring sits 2 ring radii from the wrists, so the track takes the far "
+          "plate (blue) beside it and, mid-pull, jumped ~250 px to the near plate's ring: their 'max from start' "
+          "(48 and 46 cm) was that jump. The track is now cut at such a switch and only its longer piece kept "
+          "(`drop_plate_switches`); that piece, on the far plate, ends before lockout ('breaks off before lockout'). "
+          "Following the near plate from the start needs its red rim (~2.1 x the ring, beyond RIM_RATIO) found "
+          "while the frame's edge cuts it: not done. Tried and not kept: splitting every path that moves faster "
+          "than a bar can (it let a body circle through on tutorial_dev good_07, 0% -> 50%), a hard distance gate "
+          "in the detector (hand marks mixed: good_008 one frame 0.02 -> 0.26).",
+          "- yfgd_small bad_006 and bad_007 (45-degree): the track breaks off while the bar rises and the pose's "
+          "lockout ends inside that gap, so the figures used to come from half a pull (0.55 and 0.41 m/s).",
+          "- yfgd_small bad_003 (1.2 plate radii sideways: the track sits on circles around the man behind the "
+          "lifter in the fast part of the pull) and tutorial_dev good_01 (1.5 radii: the orbiting camera): more "
+          "sideways travel than a loaded bar has (MAX_DRIFT_R).",
+          "- tutorial_dev bad_01: behind the plate the pose loses the lifter (the wrist keypoints vanish or stay "
+          "put), so the plate was dropped as 'the hands hardly move'; a clear plate (rim + hub) rising by more than "
+          "its radius is now kept (LOST_HANDS_*), and the path follows the plate from mid-pull to the floor. The "
+          "plate is found only mid-pull (at the start it is cut by the frame's edge), so lift-off is not seen: no "
+          "figures. Its pose is broken enough that the pose's pull window falls in the lowering; the table's share "
+          "is over that window.", "",
           "## Earlier changes", ""]
     L += ["- yfgd_small bad_009 (33% before) and bad_008 (a 45-degree clip) had locked onto the plate's lettering "
           "ring (~0.8 of the rim's radius) at the start, so the rim failed the +-20% size check against the track. "
