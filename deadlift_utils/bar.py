@@ -1025,8 +1025,8 @@ def drop_plate_switches(values: list, raw: list, frame_index, cuts=()) -> list:
         for pc in pieces:
             if pc is not keep:
                 for i in pc:
-                    drop[i] = (f"the track jumped from one plate-sized circle to another (sample {at[0]}), "
-                               "another plate: only the longer piece is kept")
+                    drop[i] = (f"the track jumped from one plate to another at sample {at[0]}: only its "
+                               "longer piece is kept")
     if not drop:
         return values
     again = smooth_track([None if i in drop else v for i, v in enumerate(raw)], frame_index, cuts=cuts)
@@ -1299,8 +1299,8 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
 def _note_dropped(values: list, notes: list) -> None:
     dropped = [v["dropped"] for v in values if isinstance(v, dict) and v.get("dropped")]
     if dropped:
-        notes.append(f"{len(dropped)} sample(s) of plate-like circles were dropped as not a barbell "
-                     f"plate: they did not move with the hands (e.g. {dropped[0]})")
+        notes.append(f"{len(dropped)} sample(s) of plate-like circles were dropped as not the barbell's "
+                     f"plate (e.g. {dropped[0]})")
 
 
 def _facing(seq) -> int:

@@ -42,8 +42,9 @@ FRAME_FIELDS = {
            "Kalman-smoothed), 'r' (px plate radius), 'source': 'detected' (plate circle found) | "
            "'tracked' (template match) | 'smoothed' (short gap bridged, no measurement), 'edge': "
            "true when the plate reaches the frame border, 'rivals': other plate-sized circles near "
-           "the hands}, {'dropped': reason} (a circle track that did not move with the hands, so not "
-           "a barbell plate; no position) or null (no plate: kettlebell, front view, out of frame)",
+           "the hands}, {'dropped': reason} (a circle track that is not the barbell's plate: it did not "
+           "move with the hands, had no plate rim and hub, or was the other piece of a track that "
+           "jumped between plates; no position) or null (no plate: kettlebell, front view, out of frame)",
 }
 
 

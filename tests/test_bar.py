@@ -366,7 +366,7 @@ def test_tracks_that_do_not_move_with_the_hands_are_dropped():
     seq = PoseSequence(keypoints_xy=kps, confidence=np.ones((n, 18)), frame_index=frames, time_s=frames / FPS,
                        frame_extras={"bar": out})
     notes = bar_summary(seq, [], view="side")["notes"]
-    assert "no barbell found" in notes[0] and "did not move with the hands" in notes[1]
+    assert "no barbell found" in notes[0] and "dropped as not the barbell's plate" in notes[1]
 
 
 def _hands(wy):
