@@ -207,9 +207,10 @@ def main() -> None:
         line = cost_line(a)
         print(line)
         L = DOC.read_text().split("\n")
+        # In place of the old line (in the summary, after the kettlebell line), else at the end.
+        at = next((i for i, x in enumerate(L) if x.startswith("- Cost of bar tracking in `analyze`")), None)
         L = [x for x in L if not x.startswith("- Cost of bar tracking in `analyze`")]
-        at = next((i for i, x in enumerate(L) if x.startswith("- Cost on ")), None)
-        L.insert(at + 1 if at is not None else len(L), line)
+        L.insert(at if at is not None else len(L), line)
         DOC.write_text("\n".join(L))
         return
     redo = "--redo" in sys.argv
