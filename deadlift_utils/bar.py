@@ -13,9 +13,10 @@ or {"x", "y": plate centre (px, full-size frame), "r": plate radius (px), "sourc
 "detected" (a circle was found) | "tracked" (template match from the last circle) |
 "smoothed" (no measurement: a short gap bridged by the smoother), "edge": true when the
 plate reaches the frame border (only when true), "rivals": number of other plate-sized circles
-seen near the hands (only when > 0)}, or {"dropped": reason} where a track was found but
-did not move with the hands like a barbell plate (see `drop_uncoupled_tracks`; no position) or
-was the other piece of a track that jumped from one plate to another (`drop_plate_switches`).
+seen near the hands (only when > 0)}, or {"dropped": reason} where a track was found but is
+not the barbell's plate (no position): it did not move with the hands (`drop_uncoupled_tracks`),
+its circles had no plate rim and hub (`drop_plateless_tracks`), or it was the other piece of a
+track that jumped from one plate to another (`drop_plate_switches`).
 
 Analysis helpers (called by analyze): `bar_summary`, `bar_positions`, `BarTrail`, `draw_bar_path`,
 `plot_bar_speed`. Units: centimetres and m/s when the scale is known (a standard plate is
@@ -155,7 +156,7 @@ COUPLE_STILL_SD = 0.25
 # LOST_HANDS_TRAVEL_R plate radii, is the plate. Dropped "hands hardly move" pieces on the 42
 # shared clips: with >= 8 detections and >= 1 radius of travel the kettlebell clips' circles
 # (the lifter's outline, the bell) reach an evidence of 1.02 at most; tutorial_dev bad_01's
-# plate 1.44-1.77.
+# plate 1.55-1.75.
 LOST_HANDS_MIN_DET = 8
 LOST_HANDS_EVIDENCE = 1.3
 LOST_HANDS_TRAVEL_R = 1.0
@@ -1031,12 +1032,10 @@ def drop_plate_switches(values: list, raw: list, frame_index, cuts=()) -> list:
         return values
     again = smooth_track([None if i in drop else v for i, v in enumerate(raw)], frame_index, cuts=cuts)
     out = list(values)
-    kept = {i for idx in _tracks(values) for i in idx} - set(drop)
-    for i in range(len(out)):
-        if i in drop:
-            out[i] = {"dropped": drop[i]}
-        elif i in kept and any(i in idx for idx in _tracks(values) if set(idx) & set(drop)):
-            out[i] = again[i]
+    # The kept pieces of the tracks that were cut take the new smoothing; other tracks stay.
+    cut = {i for idx in _tracks(values) if not drop.keys().isdisjoint(idx) for i in idx}
+    for i in cut:
+        out[i] = {"dropped": drop[i]} if i in drop else again[i]
     return out
 
 
