@@ -300,7 +300,7 @@ def main() -> None:
           "", "## Side clips under 90% (diagnosed from the frames)", ""]
     L += [f"- {c} ({share:.0%}): {MISSES.get(c, 'not diagnosed yet.')}"
           for c, v, _, share, *_ in rows if v == "side" and share < 0.9]
-    L += ["## Reps without bar figures, and why (2026-11-30)", "",
+    L += ["", "## Reps without bar figures, and why (2026-11-30)", "",
           "A rep gets no speed or distances, with a note in the report, when its numbers could not be the bar's. "
           "Every such rep on the shared clips is a track diagnosed wrong or partial from the frames:", "",
           "- yfgd_small bad_004 and bad_005 (side, a close low camera): the near plate (red) is cut by the frame's "
