@@ -929,15 +929,22 @@ def split_by_hand_offset(values: list, keypoints_xy: np.ndarray, idx: list[int])
     return pieces
 
 
+def _plate_evidence(raw: list, idx: list[int]) -> list[float] | None:
+    """Rim + hub support (each 0..1, see `_hub_support`) of every detected circle among the raw
+    measurements of samples idx that has a hub measure; None when the raw values carry no "rim"
+    (older callers: not judged)."""
+    det = [raw[i] for i in idx if isinstance(raw[i], dict) and raw[i].get("source") == "detected"]
+    if any("rim" not in v for v in det):
+        return None
+    return [v["rim"] + v["hub"] for v in det if v.get("hub") is not None and np.isfinite(v["hub"])]
+
+
 def _lifted_plate(values: list, raw: list | None, idx: list[int]) -> bool:
     """Whether the piece idx is a clear plate that rises or falls by itself: at least
     LOST_HANDS_MIN_DET detected circles with a median rim + hub support of at least
     LOST_HANDS_EVIDENCE, travelling LOST_HANDS_TRAVEL_R plate radii up or down."""
-    if raw is None:
-        return False
-    det = [raw[i] for i in idx if isinstance(raw[i], dict) and raw[i].get("source") == "detected"
-           and raw[i].get("hub") is not None and np.isfinite(raw[i]["hub"])]
-    if len(det) < LOST_HANDS_MIN_DET or float(np.median([v["rim"] + v["hub"] for v in det])) < LOST_HANDS_EVIDENCE:
+    ev = None if raw is None else _plate_evidence(raw, idx)
+    if not ev or len(ev) < LOST_HANDS_MIN_DET or float(np.median(ev)) < LOST_HANDS_EVIDENCE:
         return False
     y = np.array([values[i]["y"] for i in idx], float)
     r = float(np.median([values[i]["r"] for i in idx]))
@@ -983,10 +990,9 @@ def drop_plateless_tracks(values: list, raw: list) -> list:
     weak rim and nothing at its centre. Raw values without "rim" (older callers) are not judged."""
     out = list(values)
     for idx in _tracks(values):
-        det = [raw[i] for i in idx if isinstance(raw[i], dict) and raw[i].get("source") == "detected"]
-        if any("rim" not in v for v in det):
+        ev = _plate_evidence(raw, idx)
+        if ev is None:
             continue
-        ev = [v["rim"] + v["hub"] for v in det if v.get("hub") is not None and np.isfinite(v["hub"])]
         if len(ev) < PLATE_EVIDENCE_MIN_DET:
             why = f"only {len(ev)} clear circle(s) in the track, too few to tell a plate"
         elif float(np.median(ev)) < PLATE_EVIDENCE_MIN:
@@ -1022,7 +1028,8 @@ def drop_plate_switches(values: list, raw: list, frame_index, cuts=()) -> list:
             continue
         bounds = [idx[0]] + at + [idx[-1] + 1]
         pieces = [[i for i in idx if lo <= i < hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
-        keep = max(pieces, key=lambda pc: sum(1 for i in pc if i in det))
+        detected = set(det)
+        keep = max(pieces, key=lambda pc: len(detected.intersection(pc)))
         for pc in pieces:
             if pc is not keep:
                 for i in pc:
@@ -1239,11 +1246,11 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
             notes.append(f"rep {row['rep']}: the bar was found in only {row['tracked_share']:.0%} of its "
                          "pull frames: no bar figures for it")
             continue
-        conc = _concentric(xy[:, 1], t, rep.start, min(rep.top_end, T - 1), REST_TOL_DIAM * 2 * r_med)
+        tol = REST_TOL_DIAM * 2 * r_med
+        conc = _concentric(xy[:, 1], t, rep.start, min(rep.top_end, T - 1), tol)
         if conc is None:
             continue
         a, b = conc
-        tol = REST_TOL_DIAM * 2 * r_med
         k = np.flatnonzero(seen[rep.start:b + 1]) + rep.start
         if k[0] > rep.start and xy[k[0], 1] - xy[k[1], 1] > 2 * tol:
             # The track begins after the rep did, with the bar already rising at its first two
@@ -1259,7 +1266,8 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         ok = seg[np.isfinite(xy[seg, 0])]
         if ok.size < 3 or t[b] <= t[a]:
             continue
-        reach = float(np.max(np.abs(xy[ok, 0] - xy[ok[0], 0])))
+        side_px = xy[ok, 0] - xy[ok[0], 0]    # sideways from the start, px
+        reach = float(np.max(np.abs(side_px)))
         if reach > MAX_DRIFT_R * r_med:
             notes.append(f"rep {row['rep']}: the tracked bar moves {reach / r_med:.1f} plate radii sideways during "
                          "the pull, more than a loaded deadlift allows (the track likely went from the plate to "
@@ -1280,7 +1288,7 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
         row["concentric_s"] = round(float(t[b] - t[a] + ext), 3)
         row["mean_speed"] = round(float(step.sum() / (tt[-1] - tt[0] + ext) * speed_factor), 3)
         row["peak_speed"] = round(float(np.max(v) * speed_factor), 3) if v.size else None
-        dx = (xy[ok, 0] - xy[ok[0], 0]) * facing / unit_px
+        dx = side_px * facing / unit_px
         row["max_from_start"] = round(float(np.max(np.abs(dx))), 2)
         row["sway"] = round(float(np.max(dx) - np.min(dx)), 2)
         mf = (xy[ok, 0] - ankle_x[ok]) * facing / unit_px
