@@ -828,9 +828,12 @@ def _tracks(values: list) -> list[list[int]]:
     return runs
 
 
-def hand_coupling(values: list, keypoints_xy: np.ndarray, frame_index, fps: float, idx: list[int]) -> str | None:
+def hand_coupling(values: list, keypoints_xy: np.ndarray, frame_index, fps: float,
+                  idx: list[int]) -> tuple[str, str] | None:
     """None when the track (sample indices idx of `values`) moves with the hands like a
-    barbell plate, else why not (see COUPLE_*)."""
+    barbell plate, else (code, why not) (see COUPLE_*). Code "still_short": the hands hardly
+    move over a track too short to tell, the one verdict the hand checks cannot settle (the
+    plate at rest before a pull, or a pose that lost the hands behind the plate)."""
     kp = np.asarray(keypoints_xy, dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -839,7 +842,7 @@ def hand_coupling(values: list, keypoints_xy: np.ndarray, frame_index, fps: floa
     r = float(np.median([values[i]["r"] for i in idx]))
     ok = np.isfinite(wr[:, 1])
     if ok.sum() < 3 or r <= 0:
-        return "too short to check against the hands"
+        return "short", "too short to check against the hands"
     p, wr = p[ok], wr[ok]
     off = (p - wr) / r
     inl = np.abs(off[:, 1] - np.median(off[:, 1])) <= COUPLE_INLIER_R
@@ -849,22 +852,22 @@ def hand_coupling(values: list, keypoints_xy: np.ndarray, frame_index, fps: floa
     dur = (t[idx[-1]] - t[idx[0]]) / fps
     if move >= COUPLE_MOVE_R:
         if inl.mean() < COUPLE_MIN_INLIERS:
-            return f"its height follows the hands on only {inl.mean():.0%} of the samples"
+            return "inliers", f"its height follows the hands on only {inl.mean():.0%} of the samples"
         corr = float(np.corrcoef(p[inl, 1], wy)[0, 1])
         if not corr >= COUPLE_MIN_CORR:
-            return f"its height does not follow the hands (correlation {corr:.2f})"
+            return "uncorrelated", f"its height does not follow the hands (correlation {corr:.2f})"
         low = inl & (wr[:, 1] >= np.percentile(wy, 75))
         above = -float(np.median(off[low, 1]))
         if above > COUPLE_ABOVE_R:
-            return f"it sits {above:.1f} plate radii above the hands where they are lowest"
+            return "above", f"it sits {above:.1f} plate radii above the hands where they are lowest"
         return None
     sd = np.std(off, axis=0)
     if dur < COUPLE_STILL_S:
-        return f"the hands hardly move over its {dur:.1f} s, too short to tell"
+        return "still_short", f"the hands hardly move over its {dur:.1f} s, too short to tell"
     if sd.max() > COUPLE_STILL_SD:
-        return f"its offset from the hands is not steady (sd {sd.max():.2f} plate radii)"
+        return "unsteady", f"its offset from the hands is not steady (sd {sd.max():.2f} plate radii)"
     if -float(np.median(off[:, 1])) > COUPLE_ABOVE_R:
-        return "it sits above the hands"
+        return "above", "it sits above the hands"
     return None
 
 
@@ -968,16 +971,17 @@ def drop_uncoupled_tracks(values: list, keypoints_xy: np.ndarray, frame_index, f
     for (n, idx), w in zip(pieces, why):
         if w is None:
             continue
+        code, text = w
         # The plate at rest just before / after a checked pull of the same plate, in another
         # track (a piece of the same track was split off because its offset changed).
-        if "hardly move" in w and any(m != n and _continues(values, t, fps, idx, k) for m, k in kept):
+        if code == "still_short" and any(m != n and _continues(values, t, fps, idx, k) for m, k in kept):
             continue
         # The wrist keypoints stay put while a clear plate rises or falls by more than its radius:
         # the pose lost the hands behind the plate, not the tracker the bar (see LOST_HANDS_*).
-        if "hardly move" in w and _lifted_plate(values, raw, idx):
+        if code == "still_short" and _lifted_plate(values, raw, idx):
             continue
         for i in idx:
-            out[i] = {"dropped": w}
+            out[i] = {"dropped": text}
     return out
 
 
@@ -1188,8 +1192,16 @@ def bar_summary(seq, reps, view: str | None = None) -> dict:
                      "tilt is not measured either): the wrists stand in for the bar")
         return out
     if not seen.any():
-        notes.append("no barbell found (no plate-sized circle near the hands): the wrists "
-                     "stand in for the bar (a kettlebell or dumbbell lift has no plate)")
+        if any(isinstance(v, dict) and v.get("dropped") for v in values):
+            # Circles were seen and judged not a plate: a kettlebell lifter's outline, or a plate
+            # the detector could not tell from its background (tutorial_dev good_06/07: a grey
+            # plate on a grey wall under drawn overlays). Say both, not "no barbell".
+            notes.append("no barbell plate followed: plate-like circles near the hands were seen, but none "
+                         "moved with the hands like a bar's plate (a kettlebell or dumbbell has no plate; a "
+                         "plate that blends into the background can be missed): the wrists stand in for the bar")
+        else:
+            notes.append("no barbell found (no plate-sized circle near the hands): the wrists "
+                         "stand in for the bar (a kettlebell or dumbbell lift has no plate)")
         _note_dropped(values, notes)
         return out
     _note_dropped(values, notes)

@@ -366,7 +366,10 @@ def test_tracks_that_do_not_move_with_the_hands_are_dropped():
     seq = PoseSequence(keypoints_xy=kps, confidence=np.ones((n, 18)), frame_index=frames, time_s=frames / FPS,
                        frame_extras={"bar": out})
     notes = bar_summary(seq, [], view="side")["notes"]
-    assert "no barbell found" in notes[0] and "dropped as not the barbell's plate" in notes[1]
+    # Circles were seen and judged: the note says none was followed, not that there is no barbell
+    # (a plate that blends into its background is missed, tutorial_dev good_06/07).
+    assert "no barbell plate followed" in notes[0] and "can be missed" in notes[0]
+    assert "dropped as not the barbell's plate" in notes[1]
 
 
 def _hands(wy):
