@@ -177,7 +177,8 @@ def contact_sheet(results: dict, path: Path) -> None:
         cap.release()
         if not ok_read:
             continue
-        draw_bar_path(frame, seq, len(seq) - 1, rep_of=rep_of_samples(reps, len(seq)))
+        if summary["measured"]:   # as the annotated video: no path where the report gives none
+            draw_bar_path(frame, seq, len(seq) - 1, rep_of=rep_of_samples(reps, len(seq)))
         h, w = frame.shape[:2]
         s = 360 / h
         tile = cv2.resize(frame, (int(w * s), 360), interpolation=cv2.INTER_AREA)
@@ -186,7 +187,8 @@ def contact_sheet(results: dict, path: Path) -> None:
         canvas[:, x0:x0 + min(640, tile.shape[1])] = tile[:, :640]
         share = summary["tracked_share_pull"]
         cv2.rectangle(canvas, (0, 0), (640, 26), (0, 0, 0), -1)
-        cv2.putText(canvas, f"{clip}  pull tracked {share:.0%}", (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+        label = f"pull tracked {share:.0%}" if summary["measured"] else "no bar path (wrists stand in)"
+        cv2.putText(canvas, f"{clip}  {label}", (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
                     (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(canvas)
     cols = 5
@@ -254,7 +256,7 @@ def main() -> None:
          "## Tracked share of pull samples and concentric bar speed per clip", "",
          "| clip | view | reps | pull tracked | mean concentric speed | peak speed | max from start | sway | notes |",
          "|---|---|---|---|---|---|---|---|---|"]
-    side_shares = []
+    side_shares, side_pull = [], []
     for clip, view, nrep, share, units, speeds, peaks, reps, notes in rows:
         u = units or {}
         sp = ", ".join(f"{x:.2f}" for x in speeds) + (f" {u.get('speed', '')}" if speeds else "-")
@@ -266,6 +268,8 @@ def main() -> None:
         L.append(f"| {clip} | {view} | {nrep} | {share:.0%} | {sp} | {pk} | {fs} | {sw} | {'; '.join(notes)} |")
         if view == "side":
             side_shares.append(share)
+            # Pull samples as bar_summary counts them (rep.pull_start..top_start), for the pooled share.
+            side_pull.append(sum(r.top_start - r.pull_start + 1 for r in results[clip][1]))
     all_speeds = [s for r in rows if (r[4] or {}).get("speed") == "m/s" for s in r[5]]
     e = np.array([x[2] for x in errs if x[2] is not None])
     sizes = [float(np.median([x[3] for x in errs if x[0] == c and x[3] is not None]))
@@ -274,7 +278,9 @@ def main() -> None:
     n_clips = len({x[0] for x in errs})
     L += ["", "## Summary", "",
           f"- Side-view clips: pull tracked median {np.median(side_shares):.0%}, min {min(side_shares):.0%}; "
-          f"{sum(s >= 0.9 for s in side_shares)} of {len(side_shares)} clips at >= 90% (target >= 90%).",
+          f"{sum(s >= 0.9 for s in side_shares)} of {len(side_shares)} clips at >= 90% (target >= 90%); "
+          f"pooled over all their {sum(side_pull)} pull samples "
+          f"{np.dot(side_shares, side_pull) / max(sum(side_pull), 1):.0%}.",
           f"- Mean concentric speed (clips with the plate scale): {min(all_speeds):.2f}-{max(all_speeds):.2f} m/s "
           f"over {len(all_speeds)} reps; {sum(0.2 <= s <= 1.2 for s in all_speeds)} of {len(all_speeds)} in "
           "0.2-1.2 m/s." if all_speeds else "- No speeds in m/s.",
@@ -382,7 +388,8 @@ def main() -> None:
         L.append(f"| {clip} | {n} | {np.median(ce):.3f} | {np.percentile(ce, 90):.3f} | {nm} | {size} |" if ce.size
                  else f"| {clip} | {n} | - | - | {nm} | - |")
     L += ["", "Contact sheet: `outputs/benchmarks/bar/contact_sheet.png` (the path over a frame of every "
-          "clip, coloured by rep; grey outside reps).", ""]
+          "clip, coloured by rep; grey outside reps; a clip whose report gives no bar path shows none, as in its "
+          "annotated video).", ""]
     DOC.write_text("\n".join(L))
     print("\n".join(L[-20:]))
 
