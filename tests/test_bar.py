@@ -603,3 +603,47 @@ def test_plate_switch_inside_a_track_is_cut():
     lone[7] = dict(lone[7], x=160.0)
     kept = smooth_track(lone, frames[:15])
     assert drop_plate_switches(kept, lone, frames[:15]) == kept
+
+
+
+@pytest.mark.parametrize("dx, ry", [(100, 200), (60, 200), (-60, 200), (70, 120)])
+def test_a_second_plate_behind_the_lifter_is_not_followed(tmp_path, dx, ry):
+    # Two bars in view: a loaded bar on a rack behind the lifter, its plate beside the lifted
+    # plate's path (1.5-2.5 plate radii from it) or under it (the lifted plate passes over it).
+    # The path and the speed are the lifted plate's.
+    n = 60
+    centres, true_mean, _ = _path(n)
+    rack = (centres[0, 0] + dx, ry)
+    bg = _background()
+    path = tmp_path / "two_bars.mp4"
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H))
+    for c in centres:
+        f = bg.copy()
+        _plate(f, rack)
+        _plate(f, c)
+        vw.write(f)
+    vw.release()
+    seq = _run(path, centres)
+    xy, _, _ = bar_positions(seq)
+    ok = np.isfinite(xy[:, 0])
+    assert ok.mean() >= 0.95
+    err = np.hypot(*(xy[ok] - centres[ok]).T)
+    # Never on the rack's plate. Beside it the lifted plate's circle is found up to 0.14
+    # diameters off for a few samples (circles crossing its rim and its inner ring), inside the
+    # issue's accuracy bound (0.25).
+    assert np.median(err) <= 0.05 * 2 * R and np.max(err) <= 0.25 * 2 * R
+    summary = bar_summary(seq, [_rep(n)], view="side")
+    assert summary["measured"]
+    assert summary["reps"][0]["mean_speed"] == pytest.approx(true_mean / (2 * R / 0.45), rel=0.05)
+
+
+def test_a_second_plate_near_the_hands_is_noted(tmp_path):
+    # yfgd_small bad_001: other plate-sized circles near the hands on most samples (the bar's
+    # blue 20 kg plate behind its red 25 kg one, a red plate at the frame's edge). The report
+    # says so, and the path stays on the track it follows.
+    from deadlift_utils.reps import count_reps
+
+    seq = _extract("yfgd_small/bad/bad_001.mp4", tmp_path)
+    summary = bar_summary(seq, count_reps(seq).reps, view="side")
+    assert summary["measured"] and summary["tracked_share_pull"] >= 0.9
+    assert any("other plate-sized circles near the hands" in s for s in summary["notes"]), summary["notes"]
