@@ -38,7 +38,7 @@ FRAME_FIELDS = {
              "torso length, same sign; 'contour': [[x_px, y_px], ...] 13 points along the back, "
              "hip end first; 'chord': [[x_px, y_px], [x_px, y_px]]; 'torso_px': shoulder-hip "
              "distance in px}",
-    "bar": "barbell plate tracking (bar.BarTracker): {'x', 'y' (px, plate centre = the bar, "
+    "bar": "barbell plate tracking (bar.BarTracker): {'x', 'y' (px, the bar: the centre of the plate's face, "
            "Kalman-smoothed), 'r' (px plate radius), 'source': 'detected' (plate circle found) | "
            "'tracked' (template match) | 'smoothed' (short gap bridged, no measurement), 'edge': "
            "true when the plate reaches the frame border, 'rivals': other plate-sized circles near "

@@ -314,6 +314,44 @@ def test_real_clips_match_hand_marks(tmp_path):
     assert np.median(errs) <= 0.1 and np.percentile(errs, 90) <= 0.25, (np.median(errs), np.percentile(errs, 90))
 
 
+def test_the_bar_is_the_centre_of_the_plates_face():
+    # A plate seen a little off its axis: the near face (rings, hub) and, beside it, the plate's
+    # thickness. A circle fitted to the silhouette is centred off the bar; the face's concentric
+    # edges put it back on the hub. A circle already on the face's centre does not move.
+    from deadlift_utils.bar import _face_offset
+
+    img = np.full((400, 400, 3), 120, np.uint8)
+    cv2.circle(img, (212, 188), 80, (60, 60, 60), -1, cv2.LINE_AA)      # the far edge
+    cv2.circle(img, (200, 200), 80, (200, 200, 200), -1, cv2.LINE_AA)   # the near face
+    cv2.circle(img, (200, 200), 80, (90, 90, 90), 3, cv2.LINE_AA)
+    cv2.circle(img, (200, 200), 48, (140, 140, 140), -1, cv2.LINE_AA)
+    cv2.circle(img, (200, 200), 10, (20, 20, 20), -1, cv2.LINE_AA)      # the sleeve end
+    dx, dy = _face_offset(img, 206, 194, 86)
+    assert np.hypot(206 + dx - 200, 194 + dy - 200) <= 2.0
+    assert _face_offset(img, 200, 200, 80) == [0.0, 0.0]
+    assert _face_offset(img, 30, 200, 80) is None                         # the search leaves the frame
+
+
+def test_off_axis_plates_are_measured_at_their_face(tmp_path):
+    # yfgd_small good_001 / good_004: light plates filmed a little off their axis, where the
+    # circle found is the silhouette (face + thickness) and the hand marks sit on the sleeve end.
+    # Measured at the face's centre their 14 marked frames are 0.049 plate diameters off
+    # (median; 90th percentile 0.125); at the silhouette's centre they were 0.066 (p90 0.207).
+    with open(MARKS) as f:
+        marks = [m for m in csv.DictReader(line for line in f if not line.startswith("#"))
+                 if m["video"] in ("yfgd_small/good/good_001", "yfgd_small/good/good_004")]
+    errs = []
+    for clip in ("yfgd_small/good/good_001", "yfgd_small/good/good_004"):
+        seq = _extract(clip + ".mp4", tmp_path)
+        xy, _, _ = bar_positions(seq)
+        for m in (m for m in marks if m["video"] == clip):
+            k = int(np.flatnonzero(seq.frame_index == int(m["frame"]))[0])
+            errs.append(np.hypot(xy[k, 0] - float(m["x_px"]), xy[k, 1] - float(m["y_px"]))
+                        / float(m["plate_diameter_px"]))
+    assert len(errs) == len(marks) >= 14 and np.isfinite(errs).all()
+    assert np.median(errs) <= 0.055 and np.percentile(errs, 90) <= 0.18, (np.median(errs), np.percentile(errs, 90))
+
+
 KETTLEBELL = sorted(p.name for p in (VIDEOS / "kettlebell_errors").glob("*.mp4")) or ["correct_side.mp4"]
 
 
