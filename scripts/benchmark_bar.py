@@ -340,7 +340,7 @@ def main() -> None:
           "-> 0.14 / 0.07 / 0.09 of the marked displacement on good_001 / good_004 / good_008 (bad_003, whose track "
           "sits on the man behind the lifter mid-pull, 0.11 -> 0.16). Which samples have a position is unchanged on "
           "all 42 clips (the offset is applied after every check), the painted plates of tutorial_dev do not move. "
-          "Speeds moved: yfgd_small good reps 0.44-0.64 -> 0.47-0.71 m/s (each -1% to +13%: the corrected vertical "
+          "Speeds moved: yfgd_small good reps 0.44-0.64 -> 0.47-0.71 m/s (each 0% to +15%: the corrected vertical "
           "travel is longer), bad_002 0.43 -> 0.54 m/s (its slow break from the floor: lift-off is now read at "
           "2.47 s instead of 1.94 s, the mean speed being as exact as lift-off), tutorial_dev bad_05 0.58 -> 0.63. "
           "Tried and not kept: a running median of the offsets (p90 0.070, but where its mix of moved and unmoved "
