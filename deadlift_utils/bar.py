@@ -263,6 +263,27 @@ def _rim_support(gx, gy, mag, strong, cx, cy, r, n=48) -> float:
     return float(best[inside_any].mean())
 
 
+def _gradients_about(frame_bgr, x: float, y: float, r: float, a: int, work_r: float):
+    """The grey frame within a px of (x, y) (full-frame px), scaled so that a plate radius r is
+    work_r px and lightly blurred, with its Sobel gradients: (roi, gx, gy, magnitude, strong (the
+    magnitude's 90th percentile, at least 8), scale, x, y in the roi); None when that square
+    leaves the frame."""
+    x0, y0 = int(round(x)) - a, int(round(y)) - a
+    h, w = frame_bgr.shape[:2]
+    if x0 < 0 or y0 < 0 or x0 + 2 * a >= w or y0 + 2 * a >= h or r <= 0:
+        return None
+    roi = cv2.cvtColor(frame_bgr[y0:y0 + 2 * a + 1, x0:x0 + 2 * a + 1], cv2.COLOR_BGR2GRAY)
+    s = min(1.0, work_r / r)
+    if s < 1:
+        roi = cv2.resize(roi, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    roi = cv2.GaussianBlur(roi, (3, 3), 0.8).astype(np.float32)
+    gx = cv2.Sobel(roi, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(roi, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.hypot(gx, gy)
+    strong = max(float(np.percentile(mag, 90)), 8.0)
+    return roi, gx, gy, mag, strong, s, (x - x0) * s, (y - y0) * s
+
+
 def _hub_support(frame_bgr, x: float, y: float, r: float, n: int = 32) -> float:
     """How clearly a small circle is centred on (x, y) (full-frame px) inside a plate of radius
     r: the best rim support (share of n rim points with a strong radial gradient, as
@@ -271,20 +292,10 @@ def _hub_support(frame_bgr, x: float, y: float, r: float, n: int = 32) -> float:
     (the sleeve end, the metal insert, the inner rings); a circle drawn by a lifter's outline or
     the floor has none. NaN when the plate's middle is not inside the frame."""
     a = int(math.ceil(HUB_R[1] * r * 1.4)) + 3
-    x0, y0 = int(round(x)) - a, int(round(y)) - a
-    h, w = frame_bgr.shape[:2]
-    if x0 < 0 or y0 < 0 or x0 + 2 * a >= w or y0 + 2 * a >= h or r <= 0:
+    grads = _gradients_about(frame_bgr, x, y, r, a, HUB_WORK_R)
+    if grads is None:
         return float("nan")
-    roi = cv2.cvtColor(frame_bgr[y0:y0 + 2 * a + 1, x0:x0 + 2 * a + 1], cv2.COLOR_BGR2GRAY)
-    s = min(1.0, HUB_WORK_R / r)
-    if s < 1:
-        roi = cv2.resize(roi, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-    roi = cv2.GaussianBlur(roi, (3, 3), 0.8).astype(np.float32)
-    gx = cv2.Sobel(roi, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(roi, cv2.CV_32F, 0, 1, ksize=3)
-    mag = np.hypot(gx, gy)
-    strong = max(float(np.percentile(mag, 90)), 8.0)
-    cx, cy = (x - x0) * s, (y - y0) * s
+    roi, gx, gy, mag, strong, s, cx, cy = grads
     yy, xx = np.mgrid[0:roi.shape[0], 0:roi.shape[1]].astype(np.float32)
     dx, dy = xx - cx, yy - cy
     dist = np.maximum(np.hypot(dx, dy), 1e-3)
@@ -306,19 +317,10 @@ def _face_offset(frame_bgr, x: float, y: float, r: float) -> list[float] | None:
     clearly more concentric than (x, y) itself; None when the search area leaves the frame."""
     rho = np.linspace(*FACE_RHO[:2], FACE_RHO[2])
     a = int(math.ceil((FACE_SPAN + rho[-1]) * r)) + 4
-    x0, y0 = int(round(x)) - a, int(round(y)) - a
-    h, w = frame_bgr.shape[:2]
-    if x0 < 0 or y0 < 0 or x0 + 2 * a >= w or y0 + 2 * a >= h or r <= 0:
+    grads = _gradients_about(frame_bgr, x, y, r, a, FACE_WORK_R)
+    if grads is None:
         return None
-    roi = cv2.cvtColor(frame_bgr[y0:y0 + 2 * a + 1, x0:x0 + 2 * a + 1], cv2.COLOR_BGR2GRAY)
-    s = min(1.0, FACE_WORK_R / r)
-    if s < 1:
-        roi = cv2.resize(roi, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-    roi = cv2.GaussianBlur(roi, (3, 3), 0.8).astype(np.float32)
-    gx = cv2.Sobel(roi, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(roi, cv2.CV_32F, 0, 1, ksize=3)
-    mag = np.hypot(gx, gy)
-    strong = max(float(np.percentile(mag, 90)), 8.0)
+    roi, gx, gy, mag, strong, s, cx0, cy0 = grads
     R = r * s
     ang = np.linspace(0, 2 * np.pi, 48, endpoint=False)
     ring_x, ring_y = (rho * R)[None, :, None] * np.cos(ang), (rho * R)[None, :, None] * np.sin(ang)
@@ -331,12 +333,13 @@ def _face_offset(frame_bgr, x: float, y: float, r: float) -> list[float] | None:
         radial = np.abs(gx[yi, xi] * np.cos(ang) + gy[yi, xi] * np.sin(ang)) / np.maximum(m, 1e-6)
         return ((m > 0.5 * strong) & (radial > 0.85)).mean(axis=2).mean(axis=1)
 
-    c0 = np.array([(x - x0) * s, (y - y0) * s])
+    c0 = np.array([cx0, cy0])
     base = float(support(c0[:1], c0[1:])[0])
     best, best_c = base, c0
     for step, half in ((0.075 * R, 4), (0.025 * R, 2)):   # coarse grid, then finer about the best
         g = np.arange(-half, half + 1) * step
-        cx, cy = (best_c[0] + g[:, None] + 0 * g[None, :]).ravel(), (best_c[1] + 0 * g[:, None] + g[None, :]).ravel()
+        dxs, dys = np.meshgrid(g, g, indexing="ij")
+        cx, cy = best_c[0] + dxs.ravel(), best_c[1] + dys.ravel()
         keep = np.hypot(cx - c0[0], cy - c0[1]) <= FACE_SPAN * R
         if keep.any():
             sc = support(cx[keep], cy[keep])
