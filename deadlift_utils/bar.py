@@ -323,14 +323,15 @@ def _face_offset(frame_bgr, x: float, y: float, r: float) -> list[float] | None:
     roi, gx, gy, mag, strong, s, cx0, cy0 = grads
     R = r * s
     ang = np.linspace(0, 2 * np.pi, 48, endpoint=False)
-    ring_x, ring_y = (rho * R)[None, :, None] * np.cos(ang), (rho * R)[None, :, None] * np.sin(ang)
+    cos_a, sin_a = np.cos(ang), np.sin(ang)
+    ring_x, ring_y = (rho * R)[None, :, None] * cos_a, (rho * R)[None, :, None] * sin_a
 
     def support(cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
         """Mean concentric support about each centre (cx[i], cy[i])."""
         xi = np.clip(np.round(cx[:, None, None] + ring_x).astype(int), 0, roi.shape[1] - 1)
         yi = np.clip(np.round(cy[:, None, None] + ring_y).astype(int), 0, roi.shape[0] - 1)
         m = mag[yi, xi]
-        radial = np.abs(gx[yi, xi] * np.cos(ang) + gy[yi, xi] * np.sin(ang)) / np.maximum(m, 1e-6)
+        radial = np.abs(gx[yi, xi] * cos_a + gy[yi, xi] * sin_a) / np.maximum(m, 1e-6)
         return ((m > 0.5 * strong) & (radial > 0.85)).mean(axis=2).mean(axis=1)
 
     c0 = np.array([cx0, cy0])

@@ -57,8 +57,12 @@ def _background() -> np.ndarray:
     return cv2.resize(frame[:, 960:], (W, H), interpolation=cv2.INTER_AREA)
 
 
-def _write_clip(path, centres):
+def _write_clip(path, centres, still=()):
+    """The plate along `centres` over the real background; `still`: plates that stay put
+    (a rack behind the lifter), drawn behind it."""
     bg = _background()
+    for c in still:
+        _plate(bg, c)
     vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H))
     for c in centres:
         f = bg.copy()
@@ -293,12 +297,12 @@ def _extract(clip, tmp_path, stride=2, cached=True):
                          frame_analyzers=[BarTracker()]).sequence
 
 
-def test_real_clips_match_hand_marks(tmp_path):
-    # The issue's targets over the whole fixture (62 marks, 8 clips): median <= 0.1 and p90 <=
-    # 0.25 plate diameters over the marked frames with a bar position, and a position on at
-    # least 90% of the marked frames (a frame may honestly have none: no invented positions).
+def _mark_errors(tmp_path, clips=None):
+    """(marks, errors in plate diameters of the marked frames with a bar position, the marked
+    frames without one) over the hand-mark fixture, or its marks of `clips`."""
     with open(MARKS) as f:
-        marks = list(csv.DictReader(line for line in f if not line.startswith("#")))
+        marks = [m for m in csv.DictReader(line for line in f if not line.startswith("#"))
+                 if clips is None or m["video"] in clips]
     seqs = {clip: _extract(clip + ".mp4", tmp_path) for clip in sorted({m["video"] for m in marks})}
     errs, missing = [], []
     for m in marks:
@@ -309,7 +313,15 @@ def test_real_clips_match_hand_marks(tmp_path):
             missing.append((m["video"], m["frame"]))
             continue
         errs.append(np.hypot(xy[k, 0] - float(m["x_px"]), xy[k, 1] - float(m["y_px"])) / float(m["plate_diameter_px"]))
-    assert len(marks) >= 60 and len(seqs) >= 8
+    return marks, errs, missing
+
+
+def test_real_clips_match_hand_marks(tmp_path):
+    # The issue's targets over the whole fixture (62 marks, 8 clips): median <= 0.1 and p90 <=
+    # 0.25 plate diameters over the marked frames with a bar position, and a position on at
+    # least 90% of the marked frames (a frame may honestly have none: no invented positions).
+    marks, errs, missing = _mark_errors(tmp_path)
+    assert len(marks) >= 60 and len({m["video"] for m in marks}) >= 8
     assert len(errs) >= 0.9 * len(marks), f"no bar at {missing}"
     assert np.median(errs) <= 0.1 and np.percentile(errs, 90) <= 0.25, (np.median(errs), np.percentile(errs, 90))
 
@@ -337,18 +349,8 @@ def test_off_axis_plates_are_measured_at_their_face(tmp_path):
     # circle found is the silhouette (face + thickness) and the hand marks sit on the sleeve end.
     # Measured at the face's centre their 14 marked frames are 0.049 plate diameters off
     # (median; 90th percentile 0.125); at the silhouette's centre they were 0.066 (p90 0.207).
-    with open(MARKS) as f:
-        marks = [m for m in csv.DictReader(line for line in f if not line.startswith("#"))
-                 if m["video"] in ("yfgd_small/good/good_001", "yfgd_small/good/good_004")]
-    errs = []
-    for clip in ("yfgd_small/good/good_001", "yfgd_small/good/good_004"):
-        seq = _extract(clip + ".mp4", tmp_path)
-        xy, _, _ = bar_positions(seq)
-        for m in (m for m in marks if m["video"] == clip):
-            k = int(np.flatnonzero(seq.frame_index == int(m["frame"]))[0])
-            errs.append(np.hypot(xy[k, 0] - float(m["x_px"]), xy[k, 1] - float(m["y_px"]))
-                        / float(m["plate_diameter_px"]))
-    assert len(errs) == len(marks) >= 14 and np.isfinite(errs).all()
+    marks, errs, missing = _mark_errors(tmp_path, ("yfgd_small/good/good_001", "yfgd_small/good/good_004"))
+    assert len(errs) == len(marks) >= 14 and not missing
     assert np.median(errs) <= 0.055 and np.percentile(errs, 90) <= 0.18, (np.median(errs), np.percentile(errs, 90))
 
 
@@ -651,16 +653,8 @@ def test_a_second_plate_behind_the_lifter_is_not_followed(tmp_path, dx, ry):
     # The path and the speed are the lifted plate's.
     n = 60
     centres, true_mean, _ = _path(n)
-    rack = (centres[0, 0] + dx, ry)
-    bg = _background()
     path = tmp_path / "two_bars.mp4"
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H))
-    for c in centres:
-        f = bg.copy()
-        _plate(f, rack)
-        _plate(f, c)
-        vw.write(f)
-    vw.release()
+    _write_clip(path, centres, still=[(centres[0, 0] + dx, ry)])
     seq = _run(path, centres)
     xy, _, _ = bar_positions(seq)
     ok = np.isfinite(xy[:, 0])
